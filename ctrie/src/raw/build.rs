@@ -1,0 +1,249 @@
+//! Constructions of new main nodes from old ones (the paper's `insertedAt`, `updatedAt`,
+//! `removedAt`, `renewed`, `toCompressed`, `toContracted`, `dual`, and the L-node updates).
+//!
+//! Each construction records in a [`Txn`] which edges of the old node it keeps (borrowed or
+//! acquired), which it drops, and what it allocates besides the returned node, so that the GCAS
+//! publishing the result can settle ownership either way. Constructions never publish anything.
+
+use crossbeam_epoch::Guard;
+use smallvec::SmallVec;
+
+use super::node::{
+    Branch, BranchRef, CNode, Gen, INode, LNode, Main, MainRef, SNode, TNode, HASH_BITS, W,
+};
+use super::reclaim::{Restart, Txn};
+use super::RawCtrie;
+
+type Branches<K, V> = SmallVec<[Branch<K, V>; 32]>;
+
+/// Keeps every branch of `cn` except the one at `skip` (acquiring them unless R2 applies).
+fn keep_all_but<K, V>(
+    txn: &mut Txn<K, V>,
+    cn: &CNode<K, V>,
+    skip: Option<usize>,
+) -> Result<(), Restart> {
+    for (k, &b) in cn.branches().iter().enumerate() {
+        if Some(k) != skip {
+            txn.keep(b)?;
+        }
+    }
+    Ok(())
+}
+
+/// A C-node from `bitmap` and `branches`, or (below the root) the T-node of its only S-node:
+/// `toContracted`.
+fn contracted<K, V>(bitmap: u32, gen: Gen, lev: u32, branches: &[Branch<K, V>]) -> *mut Main<K, V> {
+    if lev > 0 && branches.len() == 1 {
+        if let BranchRef::S(s) = branches[0].get() {
+            return TNode::alloc(s);
+        }
+    }
+    CNode::alloc(bitmap, gen, |k| branches[k])
+}
+
+/// `cn` with branch `b` inserted at position `pos` for the new slot `flag`.
+pub(crate) fn inserted<K, V>(
+    txn: &mut Txn<K, V>,
+    cn: &CNode<K, V>,
+    pos: usize,
+    flag: u32,
+    b: Branch<K, V>,
+    gen: Gen,
+) -> Result<*mut Main<K, V>, Restart> {
+    keep_all_but(txn, cn, None)?;
+    let old = cn.branches();
+    Ok(CNode::alloc(cn.bitmap() | flag, gen, |k| {
+        match k.cmp(&pos) {
+            core::cmp::Ordering::Less => old[k],
+            core::cmp::Ordering::Equal => b,
+            core::cmp::Ordering::Greater => old[k - 1],
+        }
+    }))
+}
+
+/// `cn` with the branch at `pos` replaced by `b`. The caller accounts for the replaced branch
+/// (dropped, or moved into `b`).
+pub(crate) fn updated<K, V>(
+    txn: &mut Txn<K, V>,
+    cn: &CNode<K, V>,
+    pos: usize,
+    b: Branch<K, V>,
+    gen: Gen,
+) -> Result<*mut Main<K, V>, Restart> {
+    keep_all_but(txn, cn, Some(pos))?;
+    let old = cn.branches();
+    Ok(CNode::alloc(cn.bitmap(), gen, |k| {
+        if k == pos {
+            b
+        } else {
+            old[k]
+        }
+    }))
+}
+
+/// `cn` with the branch at `pos` replaced by `b`, then contracted (used by cleanParent).
+pub(crate) fn updated_contracted<K, V>(
+    txn: &mut Txn<K, V>,
+    cn: &CNode<K, V>,
+    pos: usize,
+    b: Branch<K, V>,
+    lev: u32,
+    gen: Gen,
+) -> Result<*mut Main<K, V>, Restart> {
+    keep_all_but(txn, cn, Some(pos))?;
+    let mut bs: Branches<K, V> = cn.branches().iter().copied().collect();
+    bs[pos] = b;
+    Ok(contracted(cn.bitmap(), gen, lev, &bs))
+}
+
+/// `cn` without the branch at `pos` (slot `flag`), contracted. The caller accounts for the
+/// removed branch.
+pub(crate) fn removed<K, V>(
+    txn: &mut Txn<K, V>,
+    cn: &CNode<K, V>,
+    pos: usize,
+    flag: u32,
+    lev: u32,
+    gen: Gen,
+) -> Result<*mut Main<K, V>, Restart> {
+    keep_all_but(txn, cn, Some(pos))?;
+    let mut bs: Branches<K, V> = cn.branches().iter().copied().collect();
+    bs.remove(pos);
+    Ok(contracted(cn.bitmap() & !flag, gen, lev, &bs))
+}
+
+/// Two S-nodes whose hashes agree below `lev`, placed under a fresh chain of single-slot C-nodes
+/// until their 5-bit chunks differ, or in an L-node once the hash is exhausted: `dual`.
+/// Returns the main node for a fresh I-node at level `lev`.
+pub(crate) fn dual<K, V>(
+    txn: &mut Txn<K, V>,
+    x: *mut SNode<K, V>,
+    y: *mut SNode<K, V>,
+    lev: u32,
+    gen: Gen,
+) -> *mut Main<K, V> {
+    // SAFETY: `x` and `y` are live (read while pinned / owned by the operation).
+    let (xh, yh) = unsafe { ((*x).hash, (*y).hash) };
+    if lev >= HASH_BITS {
+        debug_assert_eq!(xh, yh);
+        return LNode::alloc(&[x, y]);
+    }
+    let (xi, yi) = ((xh >> lev) & 0x1f, (yh >> lev) & 0x1f);
+    if xi != yi {
+        let bitmap = (1u32 << xi) | (1u32 << yi);
+        let (first, second) = if xi < yi { (x, y) } else { (y, x) };
+        CNode::alloc(bitmap, gen, |k| {
+            Branch::snode(if k == 0 { first } else { second })
+        })
+    } else {
+        let sub = dual(txn, x, y, lev + W, gen);
+        let sub = txn.fresh_main(sub);
+        let inode = txn.fresh_inode(INode::alloc(gen, sub));
+        CNode::alloc(1u32 << xi, gen, |_| Branch::inode(inode))
+    }
+}
+
+/// An L-node with `sn` added, replacing the entry at `replace` if any.
+pub(crate) fn lnode_inserted<K, V>(
+    txn: &mut Txn<K, V>,
+    ln: &LNode<K, V>,
+    replace: Option<usize>,
+    sn: *mut SNode<K, V>,
+) -> Result<*mut Main<K, V>, Restart> {
+    let mut es: SmallVec<[*mut SNode<K, V>; 8]> = SmallVec::new();
+    es.push(sn);
+    for (k, &e) in ln.entries().iter().enumerate() {
+        if Some(k) == replace {
+            txn.drop_branch(Branch::snode(e));
+        } else {
+            txn.keep(Branch::snode(e))?;
+            es.push(e);
+        }
+    }
+    Ok(LNode::alloc(&es))
+}
+
+/// An L-node without the entry at `idx`; a T-node if one entry remains.
+pub(crate) fn lnode_removed<K, V>(
+    txn: &mut Txn<K, V>,
+    ln: &LNode<K, V>,
+    idx: usize,
+) -> Result<*mut Main<K, V>, Restart> {
+    let mut es: SmallVec<[*mut SNode<K, V>; 8]> = SmallVec::new();
+    for (k, &e) in ln.entries().iter().enumerate() {
+        if k == idx {
+            txn.drop_branch(Branch::snode(e));
+        } else {
+            txn.keep(Branch::snode(e))?;
+            es.push(e);
+        }
+    }
+    Ok(if es.len() == 1 {
+        TNode::alloc(es[0])
+    } else {
+        LNode::alloc(&es)
+    })
+}
+
+impl<K, V> RawCtrie<K, V> {
+    /// `cn` with every I-node child copied into generation `gen`, sharing its committed main
+    /// node: `renewed`. This is where edges cross generations (R3).
+    ///
+    /// # Safety
+    /// `cn` is live while pinned by `guard`.
+    pub(crate) unsafe fn renewed(
+        &self,
+        txn: &mut Txn<K, V>,
+        cn: &CNode<K, V>,
+        gen: Gen,
+        guard: &Guard,
+    ) -> Result<*mut Main<K, V>, Restart> {
+        let mut bs: Branches<K, V> = SmallVec::new();
+        for &b in cn.branches() {
+            match b.get() {
+                BranchRef::I(c) => {
+                    // SAFETY: `c` is live while pinned.
+                    let m = unsafe { self.gcas_read(c, guard) };
+                    let m = txn.acquire_main(m)?;
+                    let copy = txn.fresh_inode(INode::alloc(gen, m));
+                    txn.drop_branch(b);
+                    bs.push(Branch::inode(copy));
+                }
+                BranchRef::S(_) => bs.push(txn.keep(b)?),
+            }
+        }
+        Ok(CNode::alloc(cn.bitmap(), gen, |k| bs[k]))
+    }
+
+    /// `cn` with tombed I-node children replaced by their S-nodes, contracted: `toCompressed`.
+    ///
+    /// # Safety
+    /// `cn` is live while pinned by `guard`.
+    pub(crate) unsafe fn compressed(
+        &self,
+        txn: &mut Txn<K, V>,
+        cn: &CNode<K, V>,
+        lev: u32,
+        gen: Gen,
+        guard: &Guard,
+    ) -> Result<*mut Main<K, V>, Restart> {
+        let mut bs: Branches<K, V> = SmallVec::new();
+        for &b in cn.branches() {
+            match b.get() {
+                BranchRef::I(c) => {
+                    // SAFETY: `c` and its committed main are live while pinned.
+                    let m = unsafe { self.gcas_read(c, guard) };
+                    if let MainRef::T(tn) = unsafe { Main::view(m) } {
+                        let s = txn.acquire_snode(tn.sn)?;
+                        txn.drop_branch(b);
+                        bs.push(Branch::snode(s));
+                    } else {
+                        bs.push(txn.keep(b)?);
+                    }
+                }
+                BranchRef::S(_) => bs.push(txn.keep(b)?),
+            }
+        }
+        Ok(contracted(cn.bitmap(), gen, lev, &bs))
+    }
+}

@@ -1,0 +1,179 @@
+//! The unsafe core: a Ctrie over raw nodes, parameterised by precomputed hashes and key
+//! comparison closures. The safe facade (`map.rs`, `snapshot.rs`) owns the hasher.
+//!
+//! Layout of the core, one concern per file:
+//! * `node.rs`: node types and their allocation;
+//! * `reclaim.rs`: reference counts, deferred frees, and the ownership bookkeeping of a write
+//!   (the reclamation scheme and why it is sound are documented there);
+//! * `gcas.rs`, `rdcss.rs`: the two synchronisation primitives of the paper;
+//! * `build.rs`: pure constructions of new nodes from old ones (insertedAt, updatedAt,
+//!   removedAt, renewed, toCompressed, toContracted, dual, L-node updates);
+//! * `ops.rs`: lookup, insert, remove, clean and cleanParent;
+//! * `iter.rs`: iteration and (cached) size over read-only snapshots.
+//!
+//! A [`RawCtrie`] is either *writable* (the live trie or a writable snapshot) or *read-only*
+//! (a read-only snapshot, whose root never changes).
+
+pub(crate) mod build;
+pub(crate) mod gcas;
+pub(crate) mod iter;
+pub(crate) mod node;
+pub(crate) mod ops;
+pub(crate) mod rdcss;
+pub(crate) mod reclaim;
+
+use core::marker::PhantomData;
+
+use crossbeam_epoch::Guard;
+
+use self::node::{CNode, INode, Main};
+use self::reclaim::{acquire_held, release_inode, release_main, try_acquire};
+use crate::sync::{next_generation, AtomicPtr, Ordering};
+
+/// A Ctrie root: the root pointer (an I-node, or an RDCSS descriptor tagged with bit 0) and
+/// whether the trie is read-only. Owns one reference to its root I-node.
+pub(crate) struct RawCtrie<K, V> {
+    pub(crate) root: AtomicPtr<u8>,
+    pub(crate) read_only: bool,
+    _marker: PhantomData<*const (K, V)>,
+}
+
+impl<K, V> RawCtrie<K, V> {
+    /// An empty writable trie in a fresh generation.
+    pub(crate) fn new() -> Self {
+        RawCtrie {
+            root: AtomicPtr::new(Self::empty_root().cast()),
+            read_only: false,
+            _marker: PhantomData,
+        }
+    }
+
+    fn empty_root() -> *mut INode<K, V> {
+        let gen = next_generation();
+        INode::alloc(gen, CNode::alloc(0, gen, |_| unreachable!("empty C-node")))
+    }
+
+    fn with_root(root: *mut INode<K, V>, read_only: bool) -> Self {
+        RawCtrie {
+            root: AtomicPtr::new(root.cast()),
+            read_only,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The root I-node of a read-only trie (which never changes).
+    pub(crate) fn fixed_root(&self) -> *mut INode<K, V> {
+        debug_assert!(self.read_only);
+        // Relaxed: a read-only trie's root is set at construction and never changes.
+        self.root.load(Ordering::Relaxed).cast()
+    }
+
+    /// Moves the root to a new generation and returns the previous root I-node, whose reference
+    /// the caller now owns. Its committed main node is frozen from then on (see `reclaim.rs`,
+    /// R4): this is the linearisation point of a snapshot.
+    ///
+    /// # Safety
+    /// Pinned by `guard`.
+    unsafe fn freeze_root(&self, guard: &Guard) -> *mut INode<K, V> {
+        loop {
+            // SAFETY: pinned; the root and its main are live while pinned.
+            unsafe {
+                let r = self.read_root(false, guard);
+                let m = self.gcas_read(r, guard);
+                // Speculative (R3): undone below unless the RDCSS publishes the new edge.
+                if !try_acquire(&(*m).rc) {
+                    continue;
+                }
+                let renewed = INode::alloc(next_generation(), m);
+                if self.rdcss(r, m, renewed, guard) {
+                    return r;
+                }
+                release_main(m, guard);
+                // Never published: the descriptor was aborted, so no one swung the root to it.
+                INode::free_shell(renewed);
+            }
+        }
+    }
+
+    /// An O(1) read-only snapshot: the current root, frozen.
+    pub(crate) fn read_only_snapshot(&self) -> RawCtrie<K, V> {
+        if self.read_only {
+            return self.clone_read_only();
+        }
+        let guard = &crossbeam_epoch::pin();
+        // SAFETY: pinned.
+        RawCtrie::with_root(unsafe { self.freeze_root(guard) }, true)
+    }
+
+    /// An O(1) writable snapshot: a new trie whose root shares the frozen root's main node.
+    pub(crate) fn snapshot(&self) -> RawCtrie<K, V> {
+        let guard = &crossbeam_epoch::pin();
+        // SAFETY: pinned. We own `r` (from `freeze_root`, or our own edge for read-only tries),
+        // so its main node is live and frozen while we add an edge to it.
+        unsafe {
+            let r = if self.read_only {
+                let r = self.fixed_root();
+                acquire_held(&(*r).rc);
+                r
+            } else {
+                self.freeze_root(guard)
+            };
+            let m = self.gcas_read(r, guard);
+            acquire_held(&(*m).rc);
+            let root = INode::alloc(next_generation(), m);
+            release_inode(r, guard);
+            RawCtrie::with_root(root, false)
+        }
+    }
+
+    /// Another handle on the same read-only root.
+    pub(crate) fn clone_read_only(&self) -> RawCtrie<K, V> {
+        let r = self.fixed_root();
+        // SAFETY: we own an edge to `r`, so it is live.
+        acquire_held(unsafe { &(*r).rc });
+        RawCtrie::with_root(r, true)
+    }
+
+    /// Atomically replaces the whole trie by an empty one in a new generation.
+    pub(crate) fn clear(&self) {
+        debug_assert!(!self.read_only);
+        let guard = &crossbeam_epoch::pin();
+        let fresh = Self::empty_root();
+        loop {
+            // SAFETY: pinned; on success the old root's reference passes to us and we drop it.
+            unsafe {
+                let r = self.read_root(false, guard);
+                let m = self.gcas_read(r, guard);
+                if self.rdcss(r, m, fresh, guard) {
+                    release_inode(r, guard);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The committed main node of the root (always a C-node).
+    ///
+    /// # Safety
+    /// Pinned by `guard`.
+    pub(crate) unsafe fn root_main(&self, guard: &Guard) -> *mut Main<K, V> {
+        // SAFETY: forwarded.
+        unsafe {
+            let r = self.read_root(false, guard);
+            self.gcas_read(r, guard)
+        }
+    }
+}
+
+impl<K, V> Drop for RawCtrie<K, V> {
+    fn drop(&mut self) {
+        let guard = &crossbeam_epoch::pin();
+        // Relaxed: `&mut self` means no operation is in flight on this root, so it holds an
+        // I-node, not a descriptor.
+        let r: *mut INode<K, V> = self.root.load(Ordering::Relaxed).cast();
+        debug_assert_eq!(r as usize & 1, 0);
+        // SAFETY: we own one edge to the root; other tries may share it or its descendants, so
+        // it is released, not freed (R1).
+        unsafe { release_inode(r, guard) };
+    }
+}

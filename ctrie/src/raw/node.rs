@@ -1,0 +1,387 @@
+//! Node types of the Ctrie (names from the paper) and their allocation.
+//!
+//! * [`INode`]: the only mutable cell; an atomic pointer to a main node and a generation.
+//! * main nodes, all starting with the common header [`Main`]:
+//!   [`CNode`] (bitmap + dense array of [`Branch`]es), [`TNode`] (a tomb: an S-node left alone
+//!   below the root, to be merged into the parent) and [`LNode`] (S-nodes whose full 64-bit hashes
+//!   collide). The GCAS *failed* marker of the paper is represented as a tag bit on
+//!   [`Main::prev`] (see `gcas.rs`), so it needs no allocation.
+//! * [`SNode`]: an immutable key, value and full hash.
+//!
+//! Every node carries a reference count `rc` (see `reclaim.rs` for what a reference is). Nodes
+//! are allocated through the `sync` shim so that loom can track them. Nothing in this file
+//! decides *when* a node is freed; it only knows *how*.
+
+use core::marker::PhantomData;
+use core::ptr;
+
+use crate::sync::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
+
+/// A generation: compared by value, unique per snapshot/clear (see `sync::next_generation`).
+pub(crate) type Gen = u64;
+
+/// Bits of the hash consumed per level.
+pub(crate) const W: u32 = 5;
+/// The hash is exhausted once the level reaches this many bits; L-nodes live there.
+pub(crate) const HASH_BITS: u32 = 64;
+
+/// The kind of a main node, stored in its header.
+#[repr(u8)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(clippy::enum_variant_names)] // the paper's names
+pub(crate) enum Kind {
+    CNode,
+    TNode,
+    LNode,
+}
+
+/// Header shared by every main node (C-node, T-node, L-node).
+#[repr(C)]
+pub(crate) struct Main<K, V> {
+    /// GCAS bookkeeping: null once the node is committed; while a GCAS is pending, the main node
+    /// it replaces, possibly tagged with [`crate::raw::gcas::FAILED`].
+    pub(crate) prev: AtomicPtr<Main<K, V>>,
+    /// Number of references (I-nodes whose committed main this is, plus transient ones).
+    pub(crate) rc: AtomicUsize,
+    pub(crate) kind: Kind,
+    /// C-node: the bitmap. L-node: the number of entries. T-node: unused.
+    pub(crate) aux: u32,
+    _marker: PhantomData<*const (K, V)>,
+}
+
+/// A multi-way node: a 32-bit bitmap and `popcount(bitmap)` branches in slot order.
+#[repr(C)]
+pub(crate) struct CNode<K, V> {
+    pub(crate) hdr: Main<K, V>,
+    /// The generation this C-node was built for.
+    pub(crate) gen: Gen,
+    /// Cached number of entries below this node, or [`UNKNOWN_SIZE`]. Only ever computed through
+    /// a read-only snapshot, where the whole subtree is frozen (see `iter.rs`).
+    pub(crate) size: AtomicUsize,
+    branches: [Branch<K, V>; 0],
+}
+
+/// Marks [`CNode::size`] as not computed yet.
+pub(crate) const UNKNOWN_SIZE: usize = usize::MAX;
+
+/// A tomb: the single S-node left in a C-node below the root after a removal.
+#[repr(C)]
+pub(crate) struct TNode<K, V> {
+    pub(crate) hdr: Main<K, V>,
+    pub(crate) sn: *mut SNode<K, V>,
+}
+
+/// A list of S-nodes whose full hashes are equal (created once the hash bits are exhausted).
+/// Never holds two entries with equal keys, and always at least two entries.
+#[repr(C)]
+pub(crate) struct LNode<K, V> {
+    pub(crate) hdr: Main<K, V>,
+    entries: [*mut SNode<K, V>; 0],
+}
+
+/// The only mutable cell of the trie.
+#[repr(C)]
+pub(crate) struct INode<K, V> {
+    pub(crate) rc: AtomicUsize,
+    pub(crate) gen: Gen,
+    pub(crate) main: AtomicPtr<Main<K, V>>,
+}
+
+/// An immutable key/value pair with the key's full hash.
+#[repr(C)]
+pub(crate) struct SNode<K, V> {
+    pub(crate) rc: AtomicUsize,
+    pub(crate) hash: u64,
+    pub(crate) key: K,
+    pub(crate) value: V,
+}
+
+/// A branch of a C-node: a tagged pointer to an I-node (tag 0) or an S-node (tag 1).
+pub(crate) struct Branch<K, V> {
+    raw: usize,
+    _marker: PhantomData<*const (K, V)>,
+}
+
+impl<K, V> Clone for Branch<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Branch<K, V> {}
+impl<K, V> PartialEq for Branch<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+    }
+}
+
+/// A decoded [`Branch`].
+pub(crate) enum BranchRef<K, V> {
+    I(*mut INode<K, V>),
+    S(*mut SNode<K, V>),
+}
+
+const SNODE_TAG: usize = 1;
+
+impl<K, V> Branch<K, V> {
+    pub(crate) fn inode(i: *mut INode<K, V>) -> Self {
+        debug_assert_eq!(i as usize & SNODE_TAG, 0);
+        Branch {
+            raw: i as usize,
+            _marker: PhantomData,
+        }
+    }
+    pub(crate) fn snode(s: *mut SNode<K, V>) -> Self {
+        debug_assert_eq!(s as usize & SNODE_TAG, 0);
+        Branch {
+            raw: s as usize | SNODE_TAG,
+            _marker: PhantomData,
+        }
+    }
+    pub(crate) fn get(self) -> BranchRef<K, V> {
+        if self.raw & SNODE_TAG == 0 {
+            BranchRef::I(self.raw as *mut INode<K, V>)
+        } else {
+            BranchRef::S((self.raw & !SNODE_TAG) as *mut SNode<K, V>)
+        }
+    }
+}
+
+/// Slot of `hash` at level `lev` and the bit for it in a C-node bitmap.
+#[inline]
+pub(crate) fn flag(hash: u64, lev: u32) -> u32 {
+    1u32 << ((hash >> lev) & 0x1f)
+}
+
+/// Position of the branch for `flag` in the dense array of a C-node with `bitmap`.
+#[inline]
+pub(crate) fn pos(bitmap: u32, flag: u32) -> usize {
+    (bitmap & (flag - 1)).count_ones() as usize
+}
+
+fn raw_alloc<T>(layout: Layout) -> *mut T {
+    // SAFETY: every layout used here has a non-zero size (each node has a header).
+    let p = unsafe { alloc(layout) };
+    if p.is_null() {
+        handle_alloc_error(layout);
+    }
+    p.cast()
+}
+
+impl<K, V> Main<K, V> {
+    fn header(kind: Kind, aux: u32) -> Self {
+        Main {
+            prev: AtomicPtr::new(ptr::null_mut()),
+            rc: AtomicUsize::new(1),
+            kind,
+            aux,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Frees the allocation of a main node without touching its children.
+    ///
+    /// # Safety
+    /// `m` was allocated by this module, is unreachable, and nobody will access it again.
+    pub(crate) unsafe fn free_shell(m: *mut Main<K, V>) {
+        // SAFETY: the caller guarantees `m` is a live allocation made here; its header says which
+        // layout it was allocated with.
+        unsafe {
+            let layout = match (*m).kind {
+                Kind::CNode => CNode::<K, V>::layout((*m).aux.count_ones() as usize),
+                Kind::LNode => LNode::<K, V>::layout((*m).aux as usize),
+                Kind::TNode => Layout::new::<TNode<K, V>>(),
+            };
+            dealloc(m.cast(), layout);
+        }
+    }
+}
+
+impl<K, V> CNode<K, V> {
+    fn layout(n: usize) -> Layout {
+        Layout::new::<CNode<K, V>>()
+            .extend(Layout::array::<Branch<K, V>>(n).expect("at most 32 branches"))
+            .expect("small layout")
+            .0
+            .pad_to_align()
+    }
+
+    /// Allocates a C-node with `bitmap` whose branches are produced, in slot order, by `fill`.
+    /// The node starts with `rc == 1` and a null `prev` (committed as soon as it is published
+    /// by a plain store or a GCAS).
+    pub(crate) fn alloc(
+        bitmap: u32,
+        gen: Gen,
+        mut fill: impl FnMut(usize) -> Branch<K, V>,
+    ) -> *mut Main<K, V> {
+        let n = bitmap.count_ones() as usize;
+        let p: *mut CNode<K, V> = raw_alloc(Self::layout(n));
+        // SAFETY: `p` is a fresh allocation for a C-node header followed by `n` branches.
+        unsafe {
+            p.write(CNode {
+                hdr: Main::header(Kind::CNode, bitmap),
+                gen,
+                size: AtomicUsize::new(UNKNOWN_SIZE),
+                branches: [],
+            });
+            let arr = ptr::addr_of_mut!((*p).branches).cast::<Branch<K, V>>();
+            for k in 0..n {
+                arr.add(k).write(fill(k));
+            }
+        }
+        p.cast()
+    }
+
+    #[inline]
+    pub(crate) fn bitmap(&self) -> u32 {
+        self.hdr.aux
+    }
+
+    #[inline]
+    pub(crate) fn branches(&self) -> &[Branch<K, V>] {
+        // SAFETY: a C-node is always allocated with `popcount(bitmap)` initialised branches
+        // following the header, and is immutable once published.
+        unsafe {
+            core::slice::from_raw_parts(
+                ptr::addr_of!(self.branches).cast::<Branch<K, V>>(),
+                self.bitmap().count_ones() as usize,
+            )
+        }
+    }
+}
+
+impl<K, V> LNode<K, V> {
+    fn layout(n: usize) -> Layout {
+        Layout::new::<LNode<K, V>>()
+            .extend(Layout::array::<*mut SNode<K, V>>(n).expect("L-node length"))
+            .expect("L-node layout")
+            .0
+            .pad_to_align()
+    }
+
+    /// Allocates an L-node holding `entries` (at least two, pairwise distinct keys).
+    pub(crate) fn alloc(entries: &[*mut SNode<K, V>]) -> *mut Main<K, V> {
+        debug_assert!(entries.len() >= 2);
+        let n = entries.len();
+        let p: *mut LNode<K, V> = raw_alloc(Self::layout(n));
+        // SAFETY: fresh allocation sized for the header plus `n` entry pointers.
+        unsafe {
+            p.write(LNode {
+                hdr: Main::header(Kind::LNode, n as u32),
+                entries: [],
+            });
+            let arr = ptr::addr_of_mut!((*p).entries).cast::<*mut SNode<K, V>>();
+            ptr::copy_nonoverlapping(entries.as_ptr(), arr, n);
+        }
+        p.cast()
+    }
+
+    #[inline]
+    pub(crate) fn entries(&self) -> &[*mut SNode<K, V>] {
+        // SAFETY: allocated with `aux` initialised entries, immutable once published.
+        unsafe {
+            core::slice::from_raw_parts(
+                ptr::addr_of!(self.entries).cast::<*mut SNode<K, V>>(),
+                self.hdr.aux as usize,
+            )
+        }
+    }
+}
+
+impl<K, V> TNode<K, V> {
+    pub(crate) fn alloc(sn: *mut SNode<K, V>) -> *mut Main<K, V> {
+        let p: *mut TNode<K, V> = raw_alloc(Layout::new::<TNode<K, V>>());
+        // SAFETY: fresh allocation of the right layout.
+        unsafe {
+            p.write(TNode {
+                hdr: Main::header(Kind::TNode, 0),
+                sn,
+            })
+        };
+        p.cast()
+    }
+}
+
+impl<K, V> INode<K, V> {
+    pub(crate) fn alloc(gen: Gen, main: *mut Main<K, V>) -> *mut INode<K, V> {
+        let p: *mut INode<K, V> = raw_alloc(Layout::new::<INode<K, V>>());
+        // SAFETY: fresh allocation of the right layout.
+        unsafe {
+            p.write(INode {
+                rc: AtomicUsize::new(1),
+                gen,
+                main: AtomicPtr::new(main),
+            })
+        };
+        p
+    }
+
+    /// # Safety
+    /// `i` was allocated by [`INode::alloc`], is unreachable and will not be accessed again.
+    pub(crate) unsafe fn free_shell(i: *mut INode<K, V>) {
+        // SAFETY: per the contract; I-nodes own no drop glue besides their allocation.
+        unsafe { dealloc(i.cast(), Layout::new::<INode<K, V>>()) }
+    }
+}
+
+impl<K, V> SNode<K, V> {
+    pub(crate) fn alloc(key: K, value: V, hash: u64) -> *mut SNode<K, V> {
+        let p: *mut SNode<K, V> = raw_alloc(Layout::new::<SNode<K, V>>());
+        // SAFETY: fresh allocation of the right layout.
+        unsafe {
+            p.write(SNode {
+                rc: AtomicUsize::new(1),
+                hash,
+                key,
+                value,
+            })
+        };
+        p
+    }
+
+    /// Drops the key and value and frees the node.
+    ///
+    /// # Safety
+    /// `s` was allocated by [`SNode::alloc`], is unreachable and will not be accessed again.
+    pub(crate) unsafe fn destroy(s: *mut SNode<K, V>) {
+        // SAFETY: per the contract, we are the last user: drop the contents in place, then free.
+        unsafe {
+            ptr::drop_in_place(s);
+            dealloc(s.cast(), Layout::new::<SNode<K, V>>());
+        }
+    }
+}
+
+/// A view of a main node by kind.
+pub(crate) enum MainRef<'a, K, V> {
+    C(&'a CNode<K, V>),
+    T(&'a TNode<K, V>),
+    L(&'a LNode<K, V>),
+}
+
+impl<K, V> Main<K, V> {
+    /// Views a main node by its kind.
+    ///
+    /// # Safety
+    /// `m` points to a live main node for at least `'a`.
+    #[inline]
+    pub(crate) unsafe fn view<'a>(m: *const Main<K, V>) -> MainRef<'a, K, V> {
+        // SAFETY: the header says which node type the allocation holds; all are `repr(C)` with
+        // the header first.
+        unsafe {
+            match (*m).kind {
+                Kind::CNode => MainRef::C(&*m.cast::<CNode<K, V>>()),
+                Kind::TNode => MainRef::T(&*m.cast::<TNode<K, V>>()),
+                Kind::LNode => MainRef::L(&*m.cast::<LNode<K, V>>()),
+            }
+        }
+    }
+
+    /// Loads `prev`; see `gcas.rs` for the protocol.
+    #[inline]
+    pub(crate) fn load_prev(&self) -> *mut Main<K, V> {
+        // Acquire: pairs with the Release CAS that rolled `prev` forward (commit or failure), so a
+        // reader that sees the decision also sees everything the decider saw.
+        self.prev.load(Ordering::Acquire)
+    }
+}

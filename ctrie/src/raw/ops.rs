@@ -1,0 +1,510 @@
+//! The operations of the paper: lookup, insert, remove, clean and cleanParent.
+//!
+//! Each operation reads the root, remembers its generation as `start_gen` and walks down,
+//! GCAS-reading every I-node's main node. An I-node of another generation is renewed first
+//! (its parent's C-node is GCASed to a copy whose I-nodes are in `start_gen`), a C-node built for
+//! an older generation is renewed before a write changes it, a T-node makes the walker compress
+//! the parent and restart, and any failed GCAS restarts the operation from the root (L-node
+//! removal included).
+//!
+//! The key comparison and the hash are supplied by the facade; here keys are compared with a
+//! closure only after the full 64-bit hashes are equal.
+
+use core::ptr;
+
+use crossbeam_epoch::Guard;
+
+use super::build;
+use super::node::{flag, pos, Branch, BranchRef, CNode, INode, Main, MainRef, SNode, W};
+use super::reclaim::Txn;
+use super::RawCtrie;
+
+/// When an insertion should take place.
+pub(crate) enum InsertCond<'a, V> {
+    /// Always (upsert).
+    Always,
+    /// Only if the key is absent.
+    IfAbsent,
+    /// Only if the key is present.
+    IfPresent,
+    /// Only if the key is present with a value satisfying the predicate.
+    IfValue(&'a dyn Fn(&V) -> bool),
+}
+
+impl<V> InsertCond<'_, V> {
+    fn when_absent(&self) -> bool {
+        matches!(self, InsertCond::Always | InsertCond::IfAbsent)
+    }
+    fn when_present(&self, v: &V) -> bool {
+        match self {
+            InsertCond::Always | InsertCond::IfPresent => true,
+            InsertCond::IfAbsent => false,
+            InsertCond::IfValue(p) => p(v),
+        }
+    }
+}
+
+/// The outcome of an insertion.
+pub(crate) enum Inserted<K, V> {
+    /// The new S-node is in the trie; `prev` is the S-node it replaced, if any.
+    Yes { prev: Option<*mut SNode<K, V>> },
+    /// The condition failed; the new S-node still belongs to the caller. `current` is the
+    /// S-node found for the key, if any.
+    No { current: Option<*mut SNode<K, V>> },
+}
+
+/// One step of a walk: where we are.
+struct Walk<K, V> {
+    start_gen: u64,
+    i: *mut INode<K, V>,
+    parent: *mut INode<K, V>,
+    lev: u32,
+}
+
+impl<K, V> RawCtrie<K, V> {
+    /// # Safety
+    /// Pinned by `guard`.
+    unsafe fn walk_from_root(&self, guard: &Guard) -> Walk<K, V> {
+        // SAFETY: pinned.
+        let root = unsafe { self.read_root(false, guard) };
+        // SAFETY: the root is live while pinned.
+        Walk {
+            start_gen: unsafe { (*root).gen },
+            i: root,
+            parent: ptr::null_mut(),
+            lev: 0,
+        }
+    }
+
+    /// Renews `cn` (the committed main of `i`) into generation `gen`. Returns whether the GCAS
+    /// committed; on `false` the operation restarts from the root.
+    ///
+    /// # Safety
+    /// Pinned by `guard`; `m`/`cn` were GCAS-read from `i`.
+    unsafe fn renew(
+        &self,
+        txn: &mut Txn<K, V>,
+        i: *mut INode<K, V>,
+        m: *mut Main<K, V>,
+        cn: &CNode<K, V>,
+        gen: u64,
+        guard: &Guard,
+    ) -> bool {
+        // SAFETY: forwarded; the GCAS settles `txn`.
+        unsafe {
+            txn.begin(&*m);
+            match self.renewed(txn, cn, gen, guard) {
+                Ok(n) => self.gcas(i, m, n, txn, guard),
+                Err(_) => {
+                    txn.abort(guard);
+                    false
+                }
+            }
+        }
+    }
+
+    /// Finds the S-node for a key with full hash `hash` for which `eq` holds.
+    ///
+    /// # Safety
+    /// Pinned by `guard`; the returned node is live while `guard` is (and, in a read-only trie,
+    /// while the trie is, R4).
+    pub(crate) unsafe fn lookup(
+        &self,
+        hash: u64,
+        eq: &dyn Fn(&K) -> bool,
+        guard: &Guard,
+    ) -> Option<*mut SNode<K, V>> {
+        let mut txn = Txn::new();
+        // SAFETY: every node is read while pinned (R1).
+        unsafe {
+            'restart: loop {
+                let mut w = self.walk_from_root(guard);
+                loop {
+                    let m = self.gcas_read(w.i, guard);
+                    match Main::view(m) {
+                        MainRef::C(cn) => {
+                            let flag = flag(hash, w.lev);
+                            let bmp = cn.bitmap();
+                            if bmp & flag == 0 {
+                                return None;
+                            }
+                            match cn.branches()[pos(bmp, flag)].get() {
+                                BranchRef::I(c) => {
+                                    if self.read_only || (*c).gen == w.start_gen {
+                                        w.parent = w.i;
+                                        w.i = c;
+                                        w.lev += W;
+                                    } else if !self.renew(&mut txn, w.i, m, cn, w.start_gen, guard)
+                                    {
+                                        continue 'restart;
+                                    }
+                                }
+                                BranchRef::S(s) => {
+                                    return ((*s).hash == hash && eq(&(*s).key)).then_some(s);
+                                }
+                            }
+                        }
+                        MainRef::T(tn) => {
+                            if self.read_only {
+                                let s = tn.sn;
+                                return ((*s).hash == hash && eq(&(*s).key)).then_some(s);
+                            }
+                            self.clean(&mut txn, w.parent, w.lev - W, guard);
+                            continue 'restart;
+                        }
+                        MainRef::L(ln) => {
+                            return ln
+                                .entries()
+                                .iter()
+                                .copied()
+                                .find(|&s| (*s).hash == hash && eq(&(*s).key));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Inserts the S-node `sn` (owned by the caller) under `cond`.
+    ///
+    /// On [`Inserted::Yes`] the trie owns `sn`; on [`Inserted::No`] the caller still does.
+    ///
+    /// # Safety
+    /// Pinned by `guard`; `sn` is a fresh, unpublished S-node; `eq` compares a key with `sn`'s.
+    pub(crate) unsafe fn insert(
+        &self,
+        sn: *mut SNode<K, V>,
+        cond: InsertCond<'_, V>,
+        eq: &dyn Fn(&K) -> bool,
+        guard: &Guard,
+    ) -> Inserted<K, V> {
+        debug_assert!(!self.read_only);
+        let mut txn = Txn::new();
+        // SAFETY: every node is read while pinned (R1); each GCAS settles `txn`.
+        unsafe {
+            let hash = (*sn).hash;
+            'restart: loop {
+                let mut w = self.walk_from_root(guard);
+                loop {
+                    let m = self.gcas_read(w.i, guard);
+                    match Main::view(m) {
+                        MainRef::C(cn) => {
+                            if cn.gen != (*w.i).gen {
+                                // A C-node shared from an older generation: renew it before
+                                // changing it, so the new one holds only current I-nodes.
+                                if !self.renew(&mut txn, w.i, m, cn, (*w.i).gen, guard) {
+                                    continue 'restart;
+                                }
+                                continue;
+                            }
+                            let flag = flag(hash, w.lev);
+                            let bmp = cn.bitmap();
+                            let pos = pos(bmp, flag);
+                            if bmp & flag == 0 {
+                                if !cond.when_absent() {
+                                    return Inserted::No { current: None };
+                                }
+                                txn.begin(&*m);
+                                let n = build::inserted(
+                                    &mut txn,
+                                    cn,
+                                    pos,
+                                    flag,
+                                    Branch::snode(sn),
+                                    cn.gen,
+                                );
+                                if self.publish(&mut txn, w.i, m, n, guard) {
+                                    return Inserted::Yes { prev: None };
+                                }
+                                continue 'restart;
+                            }
+                            let b = cn.branches()[pos];
+                            match b.get() {
+                                BranchRef::I(c) => {
+                                    if (*c).gen == w.start_gen {
+                                        w.parent = w.i;
+                                        w.i = c;
+                                        w.lev += W;
+                                    } else if !self.renew(&mut txn, w.i, m, cn, w.start_gen, guard)
+                                    {
+                                        continue 'restart;
+                                    }
+                                }
+                                BranchRef::S(s) if (*s).hash == hash && eq(&(*s).key) => {
+                                    if !cond.when_present(&(*s).value) {
+                                        return Inserted::No { current: Some(s) };
+                                    }
+                                    txn.begin(&*m);
+                                    txn.drop_branch(b);
+                                    let n = build::updated(
+                                        &mut txn,
+                                        cn,
+                                        pos,
+                                        Branch::snode(sn),
+                                        cn.gen,
+                                    );
+                                    if self.publish(&mut txn, w.i, m, n, guard) {
+                                        return Inserted::Yes { prev: Some(s) };
+                                    }
+                                    continue 'restart;
+                                }
+                                BranchRef::S(s) => {
+                                    if !cond.when_absent() {
+                                        return Inserted::No { current: None };
+                                    }
+                                    txn.begin(&*m);
+                                    // `s` moves from this C-node into the new sub-trie.
+                                    let n = txn.keep(b).and_then(|_| {
+                                        let sub = build::dual(&mut txn, s, sn, w.lev + W, cn.gen);
+                                        let sub = txn.fresh_main(sub);
+                                        let inode = txn.fresh_inode(INode::alloc(cn.gen, sub));
+                                        build::updated(
+                                            &mut txn,
+                                            cn,
+                                            pos,
+                                            Branch::inode(inode),
+                                            cn.gen,
+                                        )
+                                    });
+                                    if self.publish(&mut txn, w.i, m, n, guard) {
+                                        return Inserted::Yes { prev: None };
+                                    }
+                                    continue 'restart;
+                                }
+                            }
+                        }
+                        MainRef::T(_) => {
+                            self.clean(&mut txn, w.parent, w.lev - W, guard);
+                            continue 'restart;
+                        }
+                        MainRef::L(ln) => {
+                            let found = ln.entries().iter().position(|&e| eq(&(*e).key));
+                            match found {
+                                Some(k) if !cond.when_present(&(*ln.entries()[k]).value) => {
+                                    return Inserted::No {
+                                        current: Some(ln.entries()[k]),
+                                    };
+                                }
+                                None if !cond.when_absent() => {
+                                    return Inserted::No { current: None }
+                                }
+                                _ => {}
+                            }
+                            txn.begin(&*m);
+                            let n = build::lnode_inserted(&mut txn, ln, found, sn);
+                            if self.publish(&mut txn, w.i, m, n, guard) {
+                                return Inserted::Yes {
+                                    prev: found.map(|k| ln.entries()[k]),
+                                };
+                            }
+                            continue 'restart;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// GCASes a freshly built node, or abandons the attempt if building it failed.
+    ///
+    /// # Safety
+    /// As [`RawCtrie::gcas`].
+    unsafe fn publish(
+        &self,
+        txn: &mut Txn<K, V>,
+        i: *mut INode<K, V>,
+        m: *mut Main<K, V>,
+        n: Result<*mut Main<K, V>, super::reclaim::Restart>,
+        guard: &Guard,
+    ) -> bool {
+        match n {
+            // SAFETY: forwarded.
+            Ok(n) => unsafe { self.gcas(i, m, n, txn, guard) },
+            Err(_) => {
+                // SAFETY: nothing was published.
+                unsafe { txn.abort(guard) };
+                false
+            }
+        }
+    }
+
+    /// Removes the key with full hash `hash` for which `eq` holds, if its value satisfies
+    /// `cond`. Returns the removed S-node (released by the trie: live while `guard` is).
+    ///
+    /// # Safety
+    /// Pinned by `guard`.
+    pub(crate) unsafe fn remove(
+        &self,
+        hash: u64,
+        eq: &dyn Fn(&K) -> bool,
+        cond: Option<&dyn Fn(&V) -> bool>,
+        guard: &Guard,
+    ) -> Option<*mut SNode<K, V>> {
+        debug_assert!(!self.read_only);
+        let mut txn = Txn::new();
+        // SAFETY: every node is read while pinned (R1); each GCAS settles `txn`.
+        unsafe {
+            'restart: loop {
+                let mut w = self.walk_from_root(guard);
+                loop {
+                    let m = self.gcas_read(w.i, guard);
+                    match Main::view(m) {
+                        MainRef::C(cn) => {
+                            let flag = flag(hash, w.lev);
+                            let bmp = cn.bitmap();
+                            if bmp & flag == 0 {
+                                return None;
+                            }
+                            let pos = pos(bmp, flag);
+                            let b = cn.branches()[pos];
+                            match b.get() {
+                                BranchRef::I(c) => {
+                                    if (*c).gen == w.start_gen {
+                                        w.parent = w.i;
+                                        w.i = c;
+                                        w.lev += W;
+                                    } else if !self.renew(&mut txn, w.i, m, cn, w.start_gen, guard)
+                                    {
+                                        continue 'restart;
+                                    }
+                                }
+                                BranchRef::S(s) => {
+                                    if (*s).hash != hash || !eq(&(*s).key) {
+                                        return None;
+                                    }
+                                    if !cond.is_none_or(|c| c(&(*s).value)) {
+                                        return None;
+                                    }
+                                    if cn.gen != (*w.i).gen {
+                                        if !self.renew(&mut txn, w.i, m, cn, (*w.i).gen, guard) {
+                                            continue 'restart;
+                                        }
+                                        continue;
+                                    }
+                                    txn.begin(&*m);
+                                    txn.drop_branch(b);
+                                    let n = build::removed(&mut txn, cn, pos, flag, w.lev, cn.gen);
+                                    if !self.publish(&mut txn, w.i, m, n, guard) {
+                                        continue 'restart;
+                                    }
+                                    self.after_removal(&mut txn, &w, hash, guard);
+                                    return Some(s);
+                                }
+                            }
+                        }
+                        MainRef::T(_) => {
+                            self.clean(&mut txn, w.parent, w.lev - W, guard);
+                            continue 'restart;
+                        }
+                        MainRef::L(ln) => {
+                            let k = ln.entries().iter().position(|&e| eq(&(*e).key))?;
+                            let s = ln.entries()[k];
+                            if !cond.is_none_or(|c| c(&(*s).value)) {
+                                return None;
+                            }
+                            txn.begin(&*m);
+                            let n = build::lnode_removed(&mut txn, ln, k);
+                            if !self.publish(&mut txn, w.i, m, n, guard) {
+                                // Restart (the Go port answered "not found" here: a bug).
+                                continue 'restart;
+                            }
+                            self.after_removal(&mut txn, &w, hash, guard);
+                            return Some(s);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a committed removal at `w.i`: if it left a tomb, merge it into the parent.
+    ///
+    /// # Safety
+    /// Pinned by `guard`.
+    unsafe fn after_removal(&self, txn: &mut Txn<K, V>, w: &Walk<K, V>, hash: u64, guard: &Guard) {
+        if w.parent.is_null() {
+            return; // never a tomb at the root
+        }
+        // SAFETY: forwarded.
+        unsafe {
+            let m = self.gcas_read(w.i, guard);
+            if let MainRef::T(tn) = Main::view(m) {
+                self.clean_parent(txn, w.parent, w.i, tn.sn, hash, w.lev, w.start_gen, guard);
+            }
+        }
+    }
+
+    /// `clean`: GCASes `parent`'s C-node to its compressed form (tombed children resurrected).
+    ///
+    /// # Safety
+    /// Pinned by `guard`; `parent` is live.
+    unsafe fn clean(&self, txn: &mut Txn<K, V>, parent: *mut INode<K, V>, lev: u32, guard: &Guard) {
+        debug_assert!(!parent.is_null(), "a tomb is never the root's main node");
+        // SAFETY: forwarded; the GCAS settles `txn`.
+        unsafe {
+            let m = self.gcas_read(parent, guard);
+            if let MainRef::C(cn) = Main::view(m) {
+                txn.begin(&*m);
+                let n = self.compressed(txn, cn, lev, (*parent).gen, guard);
+                self.publish(txn, parent, m, n, guard);
+            }
+        }
+    }
+
+    /// `cleanParent`: if `parent` still points at the tombed I-node `i` (whose tomb holds `sn`),
+    /// GCAS it to a contracted copy with `sn` resurrected; retry while the root generation is
+    /// still `start_gen`.
+    ///
+    /// # Safety
+    /// Pinned by `guard`; `parent`, `i` and `sn` are live.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn clean_parent(
+        &self,
+        txn: &mut Txn<K, V>,
+        parent: *mut INode<K, V>,
+        i: *mut INode<K, V>,
+        sn: *mut SNode<K, V>,
+        hash: u64,
+        lev: u32,
+        start_gen: u64,
+        guard: &Guard,
+    ) {
+        // SAFETY: forwarded; each GCAS settles `txn`.
+        unsafe {
+            loop {
+                let pm = self.gcas_read(parent, guard);
+                let MainRef::C(cn) = Main::view(pm) else {
+                    return;
+                };
+                let flag = flag(hash, lev - W);
+                let bmp = cn.bitmap();
+                if bmp & flag == 0 {
+                    return; // somebody already removed the I-node
+                }
+                let pos = pos(bmp, flag);
+                let b = cn.branches()[pos];
+                if b != Branch::inode(i) {
+                    return;
+                }
+                txn.begin(&*pm);
+                txn.drop_branch(b);
+                let n = txn.acquire_snode(sn).and_then(|s| {
+                    build::updated_contracted(
+                        txn,
+                        cn,
+                        pos,
+                        Branch::snode(s),
+                        lev - W,
+                        (*parent).gen,
+                    )
+                });
+                if self.publish(txn, parent, pm, n, guard) {
+                    return;
+                }
+                if (*self.read_root(false, guard)).gen != start_gen {
+                    return;
+                }
+            }
+        }
+    }
+}

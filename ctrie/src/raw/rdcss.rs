@@ -1,0 +1,179 @@
+//! RDCSS on the root (paper, Fig. 6): swap the root I-node only if the old root's main node is
+//! still the one expected, as one atomic step.
+//!
+//! `rdcss(old, expected, new)` installs a descriptor in the root pointer (tag bit 1), then
+//! *decides* it with a CAS on the descriptor's `state`: committed if `old`'s GCAS-read main is
+//! still `expected`, aborted otherwise, and finally swings the root to `new` or back to `old`.
+//! Deciding on a separate word (rather than by which root CAS wins) lets the initiator read the
+//! outcome reliably even when a helper finished the job.
+//!
+//! Anyone who finds a descriptor completes it. Normal priority (`read_root(false)`) checks and
+//! decides; abort priority (`read_root(true)`, used inside GCAS completion) decides *aborted*
+//! if still undecided. The abort priority is what makes a GCAS on the root I-node and a snapshot
+//! mutually exclusive: the GCAS decision reads the root, and aborts a snapshot in flight.
+
+use crossbeam_epoch::Guard;
+
+use super::node::{INode, Main};
+use super::RawCtrie;
+use crate::sync::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use crate::sync::{fence, AtomicU8, Ordering};
+
+const UNDECIDED: u8 = 0;
+const COMMITTED: u8 = 1;
+const ABORTED: u8 = 2;
+
+/// Tag of a descriptor in the root pointer.
+const DESC: usize = 1;
+
+/// An RDCSS descriptor: swap the root from `old` to `new` if `old`'s main is `expected`.
+pub(crate) struct Descriptor<K, V> {
+    old: *mut INode<K, V>,
+    expected: *mut Main<K, V>,
+    new: *mut INode<K, V>,
+    state: AtomicU8,
+}
+
+impl<K, V> Descriptor<K, V> {
+    fn alloc(old: *mut INode<K, V>, expected: *mut Main<K, V>, new: *mut INode<K, V>) -> *mut Self {
+        let layout = Layout::new::<Self>();
+        // SAFETY: non-zero-sized layout.
+        let p = unsafe { alloc(layout) }.cast::<Self>();
+        if p.is_null() {
+            handle_alloc_error(layout);
+        }
+        // SAFETY: fresh allocation of the right layout.
+        unsafe {
+            p.write(Descriptor {
+                old,
+                expected,
+                new,
+                state: AtomicU8::new(UNDECIDED),
+            })
+        };
+        p
+    }
+
+    /// # Safety
+    /// `d` came from [`Descriptor::alloc`] and nobody can access it any more.
+    unsafe fn free(d: *mut Self) {
+        // SAFETY: per the contract; the descriptor has no drop glue.
+        unsafe { dealloc(d.cast(), Layout::new::<Self>()) }
+    }
+}
+
+impl<K, V> RawCtrie<K, V> {
+    /// Reads the root I-node, completing (normal priority) or aborting (`abort`) a descriptor.
+    ///
+    /// # Safety
+    /// Must be called while pinned by `guard`; the result is live while `guard` is.
+    #[inline]
+    pub(crate) unsafe fn read_root(&self, abort: bool, guard: &Guard) -> *mut INode<K, V> {
+        loop {
+            // Acquire: pairs with the Release CAS that installed the root (or descriptor), making
+            // its contents visible.
+            let r = self.root.load(Ordering::Acquire);
+            if r as usize & DESC == 0 {
+                return r.cast();
+            }
+            // SAFETY: a descriptor read while pinned is live (retired through the epoch).
+            unsafe {
+                self.rdcss_complete((r as usize & !DESC) as *mut Descriptor<K, V>, abort, guard)
+            };
+        }
+    }
+
+    /// Decides the descriptor `d` (if undecided) and swings the root accordingly.
+    #[cold]
+    unsafe fn rdcss_complete(&self, d: *mut Descriptor<K, V>, abort: bool, guard: &Guard) {
+        // SAFETY: `d` is live while pinned; its `old` is live because the root pointer (which
+        // holds `d`) still owns it, or our pin predates its retirement.
+        unsafe {
+            // Acquire: see the decision's causes if already decided.
+            let mut state = (*d).state.load(Ordering::Acquire);
+            if state == UNDECIDED {
+                let decision = if abort {
+                    ABORTED
+                } else {
+                    // F_RDCSS: the install of `d` (which we read from the root, or made) must be
+                    // ordered before our read of `old.main`. Pairs with F_GCAS in `gcas.rs`: a
+                    // GCAS on the root I-node either sees `d` (and aborts it) or we see its write.
+                    fence(Ordering::SeqCst);
+                    let m = self.gcas_read((*d).old, guard);
+                    if m == (*d).expected {
+                        COMMITTED
+                    } else {
+                        ABORTED
+                    }
+                };
+                // AcqRel: Release publishes the decision; Acquire (also on failure) orders us
+                // after a rival decision we then act on.
+                state = match (*d).state.compare_exchange(
+                    UNDECIDED,
+                    decision,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => decision,
+                    Err(actual) => actual,
+                };
+            }
+            let target = if state == COMMITTED {
+                (*d).new
+            } else {
+                (*d).old
+            };
+            let tagged = (d as usize | DESC) as *mut u8;
+            // AcqRel: Release publishes the new root's contents to readers of the root; Relaxed on
+            // failure: someone else already swung it, we read nothing from the result.
+            let _ = self.root.compare_exchange(
+                tagged,
+                target.cast(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    /// Atomically replaces the root `old` by `new` if `old`'s committed main is still
+    /// `expected`. Returns whether it did.
+    ///
+    /// On success the root pointer's reference to `old` passes to the caller and the caller's
+    /// reference to `new` passes to the root pointer. On failure nothing changes hands, and
+    /// `new` was never dereferenced by another thread.
+    ///
+    /// # Safety
+    /// Pinned by `guard`; `old` was read as the root and `expected` as its committed main under
+    /// that pin; `new` is live and owned by the caller.
+    pub(crate) unsafe fn rdcss(
+        &self,
+        old: *mut INode<K, V>,
+        expected: *mut Main<K, V>,
+        new: *mut INode<K, V>,
+        guard: &Guard,
+    ) -> bool {
+        debug_assert!(!self.read_only);
+        let d = Descriptor::alloc(old, expected, new);
+        let tagged = (d as usize | DESC) as *mut u8;
+        // AcqRel: Release publishes the descriptor's fields; Relaxed on failure: we only retry.
+        if self
+            .root
+            .compare_exchange(old.cast(), tagged, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: never published.
+            unsafe { Descriptor::free(d) };
+            return false;
+        }
+        // SAFETY: `d` is live until we retire it below; completion follows the protocol.
+        unsafe {
+            self.rdcss_complete(d, false, guard);
+            // Acquire: pairs with the deciding CAS.
+            let committed = (*d).state.load(Ordering::Acquire) == COMMITTED;
+            // `rdcss_complete` swung the root away from `d` (or found it swung), and `d` is never
+            // installed again, so only threads pinned now can still hold it.
+            guard.defer_unchecked(move || Descriptor::free(d));
+            committed
+        }
+    }
+}

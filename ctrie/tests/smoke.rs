@@ -1,0 +1,29 @@
+use ctrie::Ctrie;
+use std::collections::HashMap;
+
+#[test]
+fn smoke() {
+    let m: Ctrie<u64, u64> = Ctrie::new();
+    let r = m.pin();
+    for i in 0..10_000 {
+        assert_eq!(r.insert(i, i * 2), None);
+    }
+    for i in 0..10_000 {
+        assert_eq!(r.get(&i), Some(&(i * 2)));
+    }
+    assert_eq!(m.len(), 10_000);
+    let snap = m.read_only_snapshot();
+    for i in 0..5_000 {
+        assert_eq!(r.remove(&i), Some(&(i * 2)));
+    }
+    assert_eq!(m.len(), 5_000);
+    assert_eq!(snap.len(), 10_000);
+    let mut seen: HashMap<u64, u64> = snap.iter().map(|(k, v)| (*k, *v)).collect();
+    assert_eq!(seen.len(), 10_000);
+    seen.clear();
+    seen.extend(r.iter().map(|(k, v)| (*k, *v)));
+    assert_eq!(seen.len(), 5_000);
+    m.clear();
+    assert!(m.is_empty());
+    assert_eq!(snap.get(&7), Some(&14));
+}
