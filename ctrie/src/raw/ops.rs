@@ -128,7 +128,7 @@ impl<K, V> RawCtrie<K, V> {
                             if bmp & flag == 0 {
                                 return None;
                             }
-                            match cn.branches()[pos(bmp, flag)].get() {
+                            match cn.branch(pos(bmp, flag)).get() {
                                 BranchRef::I(c) => {
                                     if self.read_only || (*c).gen == w.start_gen {
                                         w.parent = w.i;
@@ -218,7 +218,7 @@ impl<K, V> RawCtrie<K, V> {
                                 }
                                 continue 'restart;
                             }
-                            let b = cn.branches()[pos];
+                            let b = cn.branch(pos);
                             match b.get() {
                                 BranchRef::I(c) => {
                                     if (*c).gen == w.start_gen {
@@ -356,7 +356,7 @@ impl<K, V> RawCtrie<K, V> {
                                 return None;
                             }
                             let pos = pos(bmp, flag);
-                            let b = cn.branches()[pos];
+                            let b = cn.branch(pos);
                             match b.get() {
                                 BranchRef::I(c) => {
                                     if (*c).gen == w.start_gen {
@@ -482,7 +482,7 @@ impl<K, V> RawCtrie<K, V> {
                     return; // somebody already removed the I-node
                 }
                 let pos = pos(bmp, flag);
-                let b = cn.branches()[pos];
+                let b = cn.branch(pos);
                 if b != Branch::inode(i) {
                     return;
                 }
