@@ -25,23 +25,23 @@ fn drops_exactly_once() {
     {
         let m: Ctrie<u64, D> = Ctrie::new();
         let r = m.pin();
-        for i in 0..2000 {
+        for i in 0..if cfg!(miri) { 200 } else { 2000 } {
             r.insert(i, mk());
         }
         let s1 = m.read_only_snapshot();
         let w = m.snapshot();
-        for i in 0..1000 {
+        for i in 0..if cfg!(miri) { 100 } else { 1000 } {
             r.insert(i, mk());
             r.remove(&(i + 1000));
         }
         {
             let wr = w.pin();
-            for i in 0..500 {
+            for i in 0..if cfg!(miri) { 50 } else { 500 } {
                 wr.insert(i * 3, mk());
                 wr.remove(&(i * 2));
             }
         }
-        assert_eq!(s1.len(), 2000);
+        assert_eq!(s1.len(), if cfg!(miri) { 200 } else { 2000 });
         drop(r);
         m.clear();
         drop(w);

@@ -9,7 +9,7 @@ fn concurrent_mixed_with_snapshots() {
             let m = &m;
             s.spawn(move || {
                 let mut x = t * 7919 + 1;
-                for _ in 0..20_000 {
+                for _ in 0..if cfg!(miri) { 300 } else { 20_000 } {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;

@@ -188,45 +188,116 @@ pub(crate) unsafe fn retire_shell<K, V>(m: *mut Main<K, V>, guard: &Guard) {
     unsafe { guard.defer_unchecked(move || Main::free_shell(m)) };
 }
 
+/// A node whose count reached zero inside another node's destructor, waiting for its own grace
+/// period (R1). Destructors collect these and defer them as one batch, so dropping a large trie
+/// costs one deferred function per C-node rather than one per entry.
+enum Dead<K, V> {
+    I(*mut INode<K, V>),
+    M(*mut Main<K, V>),
+    S(*mut SNode<K, V>),
+}
+
+/// Drops one reference held by a node being destroyed; records the target if that was the last.
+///
+/// # Safety
+/// The destroyed node owned this reference.
+unsafe fn release_into<K, V>(r: Dead<K, V>, dead: &mut Vec<Dead<K, V>>) {
+    // SAFETY: the reference is owned, so the target is live.
+    let last = unsafe {
+        match r {
+            Dead::I(i) => release_count(&(*i).rc),
+            Dead::M(m) => release_count(&(*m).rc),
+            Dead::S(s) => release_count(&(*s).rc),
+        }
+    };
+    if last {
+        dead.push(r);
+    }
+}
+
+/// Destroys the nodes of a batch (after their grace period) and defers what they release.
+///
+/// # Safety
+/// Every node in `batch` reached count zero at least a grace period ago.
+unsafe fn destroy_batch<K, V>(batch: Vec<Dead<K, V>>) {
+    let mut dead = Vec::new();
+    for d in batch {
+        // SAFETY: forwarded.
+        unsafe { destroy_one(d, &mut dead) };
+    }
+    defer_batch(dead);
+}
+
+/// Destroys one node whose count reached zero a grace period ago; queues what it releases.
+///
+/// # Safety
+/// As [`destroy_batch`].
+unsafe fn destroy_one<K, V>(d: Dead<K, V>, dead: &mut Vec<Dead<K, V>>) {
+    // SAFETY: count zero and a grace period passed: we are the only user (R1). A node's
+    // edges are released (their targets queued in `dead`) before its shell is freed.
+    unsafe {
+        match d {
+            Dead::S(s) => SNode::destroy(s),
+            Dead::I(i) => {
+                // A grace period has passed since the count reached zero, so every GCAS ever
+                // started on `i` (by a thread pinned while `i` was reachable) has completed,
+                // including any roll-back: `main` holds the committed main node, which `i`
+                // owns. Acquire: see that final value.
+                let m = (*i).main.load(Ordering::Acquire);
+                debug_assert!(
+                    (*m).load_prev().is_null(),
+                    "destroyed I-node with a pending GCAS"
+                );
+                release_into(Dead::M(m), dead);
+                INode::free_shell(i);
+            }
+            Dead::M(m) => {
+                match Main::view(m) {
+                    MainRef::C(cn) => {
+                        for &b in cn.branches() {
+                            match b.get() {
+                                BranchRef::I(i) => release_into(Dead::I(i), dead),
+                                BranchRef::S(s) => release_into(Dead::S(s), dead),
+                            }
+                        }
+                    }
+                    MainRef::T(tn) => release_into(Dead::S(tn.sn), dead),
+                    MainRef::L(ln) => {
+                        for &s in ln.entries() {
+                            release_into(Dead::S(s), dead);
+                        }
+                    }
+                }
+                Main::free_shell(m);
+            }
+        }
+    }
+}
+
+/// Defers the destruction of nodes that just reached count zero, as one batch. They are not
+/// freed in place: another edge to them may have been removed less than a grace period ago (R1).
+fn defer_batch<K, V>(dead: Vec<Dead<K, V>>) {
+    if !dead.is_empty() {
+        let guard = &crossbeam_epoch::pin();
+        // SAFETY: every node in `dead` just reached count zero.
+        unsafe { guard.defer_unchecked(move || destroy_batch(dead)) };
+    }
+}
+
 /// Destructor of an I-node whose count reached zero, run after a grace period.
 unsafe fn destroy_inode<K, V>(i: *mut INode<K, V>) {
-    let guard = &crossbeam_epoch::pin();
-    // SAFETY: a grace period has passed since the count reached zero, so every GCAS ever started
-    // on `i` (by a thread pinned while `i` was reachable) has completed, including any roll-back:
-    // `main` holds the committed main node, which `i` owns.
-    unsafe {
-        // Acquire: see the final committed main (the epoch's grace period already orders it).
-        let m = (*i).main.load(Ordering::Acquire);
-        debug_assert!(
-            (*m).load_prev().is_null(),
-            "destroyed I-node with a pending GCAS"
-        );
-        release_main(m, guard);
-        INode::free_shell(i);
-    }
+    let mut dead = Vec::new();
+    // SAFETY: forwarded.
+    unsafe { destroy_one(Dead::I(i), &mut dead) };
+    defer_batch(dead);
 }
 
 /// Destructor of a main node whose count reached zero, run after a grace period.
 unsafe fn destroy_main<K, V>(m: *mut Main<K, V>) {
-    let guard = &crossbeam_epoch::pin();
-    // SAFETY: count zero and a grace period passed: we are the only user. Its edges are released
-    // (their targets are deferred again, R1) before the shell is freed.
-    unsafe {
-        match Main::view(m) {
-            MainRef::C(cn) => {
-                for &b in cn.branches() {
-                    release_branch(b, guard);
-                }
-            }
-            MainRef::T(tn) => release_snode(tn.sn, guard),
-            MainRef::L(ln) => {
-                for &s in ln.entries() {
-                    release_snode(s, guard);
-                }
-            }
-        }
-        Main::free_shell(m);
-    }
+    let mut dead = Vec::new();
+    // SAFETY: forwarded.
+    unsafe { destroy_one(Dead::M(m), &mut dead) };
+    defer_batch(dead);
 }
 
 /// A counted reference recorded by a [`Txn`].
