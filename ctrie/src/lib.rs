@@ -39,6 +39,24 @@
 //! map.clear();
 //! assert_eq!((snap.len(), map.len()), (400, 0));
 //! ```
+//!
+//! # Thread safety
+//! `Ctrie`, `Snapshot` and `Iter` are `Send + Sync` exactly when the keys, values (and hasher)
+//! are: entries are shared between threads and dropped on whichever thread reclaims them.
+//! ```
+//! fn send_sync<T: Send + Sync>() {}
+//! send_sync::<ctrie::Ctrie<String, Vec<u8>>>();
+//! send_sync::<ctrie::Snapshot<String, Vec<u8>>>();
+//! send_sync::<ctrie::Iter<'static, String, Vec<u8>>>();
+//! ```
+//! ```compile_fail
+//! fn send<T: Send>() {}
+//! send::<ctrie::Ctrie<std::rc::Rc<u8>, u8>>();
+//! ```
+//! ```compile_fail
+//! fn send<T: Send>() {}
+//! send::<ctrie::Snapshot<u8, std::cell::Cell<u8>>>(); // values are shared: they must be Sync
+//! ```
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 

@@ -32,13 +32,13 @@ fn keep_all_but<K, V>(
 
 /// A C-node from `bitmap` and `branches`, or (below the root) the T-node of its only S-node:
 /// `toContracted`.
-fn contracted<K, V>(bitmap: u32, gen: Gen, lev: u32, branches: &[Branch<K, V>]) -> *mut Main<K, V> {
+fn contracted<K, V>(bitmap: u32, lev: u32, branches: &[Branch<K, V>]) -> *mut Main<K, V> {
     if lev > 0 && branches.len() == 1 {
         if let BranchRef::S(s) = branches[0].get() {
             return TNode::alloc(s);
         }
     }
-    CNode::alloc(bitmap, gen, |k| branches[k])
+    CNode::alloc(bitmap, |k| branches[k])
 }
 
 /// `cn` with branch `b` inserted at position `pos` for the new slot `flag`.
@@ -48,16 +48,13 @@ pub(crate) fn inserted<K, V>(
     pos: usize,
     flag: u32,
     b: Branch<K, V>,
-    gen: Gen,
 ) -> Result<*mut Main<K, V>, Restart> {
     keep_all_but(txn, cn, None)?;
     let old = cn.branches();
-    Ok(CNode::alloc(cn.bitmap() | flag, gen, |k| {
-        match k.cmp(&pos) {
-            core::cmp::Ordering::Less => old[k],
-            core::cmp::Ordering::Equal => b,
-            core::cmp::Ordering::Greater => old[k - 1],
-        }
+    Ok(CNode::alloc(cn.bitmap() | flag, |k| match k.cmp(&pos) {
+        core::cmp::Ordering::Less => old[k],
+        core::cmp::Ordering::Equal => b,
+        core::cmp::Ordering::Greater => old[k - 1],
     }))
 }
 
@@ -68,17 +65,19 @@ pub(crate) fn updated<K, V>(
     cn: &CNode<K, V>,
     pos: usize,
     b: Branch<K, V>,
-    gen: Gen,
 ) -> Result<*mut Main<K, V>, Restart> {
     keep_all_but(txn, cn, Some(pos))?;
     let old = cn.branches();
-    Ok(CNode::alloc(cn.bitmap(), gen, |k| {
-        if k == pos {
-            b
-        } else {
-            old[k]
-        }
-    }))
+    Ok(CNode::alloc(
+        cn.bitmap(),
+        |k| {
+            if k == pos {
+                b
+            } else {
+                old[k]
+            }
+        },
+    ))
 }
 
 /// `cn` with the branch at `pos` replaced by `b`, then contracted (used by cleanParent).
@@ -88,12 +87,11 @@ pub(crate) fn updated_contracted<K, V>(
     pos: usize,
     b: Branch<K, V>,
     lev: u32,
-    gen: Gen,
 ) -> Result<*mut Main<K, V>, Restart> {
     keep_all_but(txn, cn, Some(pos))?;
     let mut bs: Branches<K, V> = cn.branches().iter().copied().collect();
     bs[pos] = b;
-    Ok(contracted(cn.bitmap(), gen, lev, &bs))
+    Ok(contracted(cn.bitmap(), lev, &bs))
 }
 
 /// `cn` without the branch at `pos` (slot `flag`), contracted. The caller accounts for the
@@ -104,12 +102,11 @@ pub(crate) fn removed<K, V>(
     pos: usize,
     flag: u32,
     lev: u32,
-    gen: Gen,
 ) -> Result<*mut Main<K, V>, Restart> {
     keep_all_but(txn, cn, Some(pos))?;
     let mut bs: Branches<K, V> = cn.branches().iter().copied().collect();
     bs.remove(pos);
-    Ok(contracted(cn.bitmap() & !flag, gen, lev, &bs))
+    Ok(contracted(cn.bitmap() & !flag, lev, &bs))
 }
 
 /// Two S-nodes whose hashes agree below `lev`, placed under a fresh chain of single-slot C-nodes
@@ -132,14 +129,14 @@ pub(crate) fn dual<K, V>(
     if xi != yi {
         let bitmap = (1u32 << xi) | (1u32 << yi);
         let (first, second) = if xi < yi { (x, y) } else { (y, x) };
-        CNode::alloc(bitmap, gen, |k| {
+        CNode::alloc(bitmap, |k| {
             Branch::snode(if k == 0 { first } else { second })
         })
     } else {
         let sub = dual(txn, x, y, lev + W, gen);
         let sub = txn.fresh_main(sub);
         let inode = txn.fresh_inode(INode::alloc(gen, sub));
-        CNode::alloc(1u32 << xi, gen, |_| Branch::inode(inode))
+        CNode::alloc(1u32 << xi, |_| Branch::inode(inode))
     }
 }
 
@@ -186,33 +183,38 @@ pub(crate) fn lnode_removed<K, V>(
 }
 
 impl<K, V> RawCtrie<K, V> {
-    /// `cn` with every I-node child copied into generation `gen`, sharing its committed main
-    /// node: `renewed`. This is where edges cross generations (R3).
+    /// `cn` with its I-node child at `pos` copied into generation `gen`, sharing that child's
+    /// committed main node: the paper's `renewed`, restricted to the child on the operation's
+    /// path. This is where edges cross generations (R3).
+    ///
+    /// The paper renews every I-node of the C-node at once. Renewing only the one about to be
+    /// entered is just as correct: no step of the algorithm assumes that the children of a
+    /// C-node share a generation (each walk compares every child's generation with its start
+    /// generation before entering it, and renews it if they differ), and each remaining child is
+    /// renewed when a walk first enters it. It is much cheaper, because renewing a child reads
+    /// its main node (two cache misses) and adds an edge to it: after every snapshot, the paper's
+    /// version pays that for all ~32 children of each C-node on a written path, this one for one.
     ///
     /// # Safety
-    /// `cn` is live while pinned by `guard`.
-    pub(crate) unsafe fn renewed(
+    /// `cn` is live while pinned by `guard`, and its branch at `pos` is an I-node.
+    pub(crate) unsafe fn renewed_at(
         &self,
         txn: &mut Txn<K, V>,
         cn: &CNode<K, V>,
+        pos: usize,
         gen: Gen,
         guard: &Guard,
     ) -> Result<*mut Main<K, V>, Restart> {
-        let mut bs: Branches<K, V> = SmallVec::new();
-        for &b in cn.branches() {
-            match b.get() {
-                BranchRef::I(c) => {
-                    // SAFETY: `c` is live while pinned.
-                    let m = unsafe { self.gcas_read(c, guard) };
-                    let m = txn.acquire_main(m)?;
-                    let copy = txn.fresh_inode(INode::alloc(gen, m));
-                    txn.drop_branch(b);
-                    bs.push(Branch::inode(copy));
-                }
-                BranchRef::S(_) => bs.push(txn.keep(b)?),
-            }
-        }
-        Ok(CNode::alloc(cn.bitmap(), gen, |k| bs[k]))
+        let old = cn.branch(pos);
+        let BranchRef::I(c) = old.get() else {
+            unreachable!("renewing an S-node")
+        };
+        // SAFETY: `c` is live while pinned.
+        let m = unsafe { self.gcas_read(c, guard) };
+        let m = txn.acquire_main(m)?;
+        let copy = txn.fresh_inode(INode::alloc(gen, m));
+        txn.drop_branch(old);
+        updated(txn, cn, pos, Branch::inode(copy))
     }
 
     /// `cn` with tombed I-node children replaced by their S-nodes, contracted: `toCompressed`.
@@ -224,7 +226,6 @@ impl<K, V> RawCtrie<K, V> {
         txn: &mut Txn<K, V>,
         cn: &CNode<K, V>,
         lev: u32,
-        gen: Gen,
         guard: &Guard,
     ) -> Result<*mut Main<K, V>, Restart> {
         let mut bs: Branches<K, V> = SmallVec::new();
@@ -244,6 +245,6 @@ impl<K, V> RawCtrie<K, V> {
                 BranchRef::S(_) => bs.push(txn.keep(b)?),
             }
         }
-        Ok(contracted(cn.bitmap(), gen, lev, &bs))
+        Ok(contracted(cn.bitmap(), lev, &bs))
     }
 }

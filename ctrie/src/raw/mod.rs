@@ -50,7 +50,7 @@ impl<K, V> RawCtrie<K, V> {
 
     fn empty_root() -> *mut INode<K, V> {
         let gen = next_generation();
-        INode::alloc(gen, CNode::alloc(0, gen, |_| unreachable!("empty C-node")))
+        INode::alloc(gen, CNode::alloc(0, |_| unreachable!("empty C-node")))
     }
 
     fn with_root(root: *mut INode<K, V>, read_only: bool) -> Self {

@@ -54,8 +54,6 @@ pub(crate) struct Main<K, V> {
 #[repr(C)]
 pub(crate) struct CNode<K, V> {
     pub(crate) hdr: Main<K, V>,
-    /// The generation this C-node was built for.
-    pub(crate) gen: Gen,
     /// Cached number of entries below this node, or [`UNKNOWN_SIZE`]. Only ever computed through
     /// a read-only snapshot, where the whole subtree is frozen (see `iter.rs`).
     pub(crate) size: AtomicUsize,
@@ -237,7 +235,6 @@ impl<K, V> CNode<K, V> {
     /// by a plain store or a GCAS).
     pub(crate) fn alloc(
         bitmap: u32,
-        gen: Gen,
         mut fill: impl FnMut(usize) -> Branch<K, V>,
     ) -> *mut Main<K, V> {
         let n = popcount(bitmap) as usize;
@@ -246,7 +243,6 @@ impl<K, V> CNode<K, V> {
         unsafe {
             p.write(CNode {
                 hdr: Main::header(Kind::CNode, bitmap),
-                gen,
                 size: AtomicUsize::new(UNKNOWN_SIZE),
                 branches: [],
             });

@@ -1,11 +1,11 @@
 //! The operations of the paper: lookup, insert, remove, clean and cleanParent.
 //!
 //! Each operation reads the root, remembers its generation as `start_gen` and walks down,
-//! GCAS-reading every I-node's main node. An I-node of another generation is renewed first
-//! (its parent's C-node is GCASed to a copy whose I-nodes are in `start_gen`), a C-node built for
-//! an older generation is renewed before a write changes it, a T-node makes the walker compress
-//! the parent and restart, and any failed GCAS restarts the operation from the root (L-node
-//! removal included).
+//! GCAS-reading every I-node's main node. An I-node of another generation is renewed before it
+//! is entered (its parent's C-node is GCASed to a copy in which that I-node is copied into
+//! `start_gen`; see `RawCtrie::renewed_at` for why only the one on the path), a T-node makes the
+//! walker compress the parent and restart, and any failed GCAS restarts the operation from the
+//! root (L-node removal included).
 //!
 //! The key comparison and the hash are supplied by the facade; here keys are compared with a
 //! closure only after the full 64-bit hashes are equal.
@@ -76,24 +76,26 @@ impl<K, V> RawCtrie<K, V> {
         }
     }
 
-    /// Renews `cn` (the committed main of `i`) into generation `gen`. Returns whether the GCAS
-    /// committed; on `false` the operation restarts from the root.
+    /// Renews the I-node at `pos` of `cn` (the committed main of `i`) into generation `gen`.
+    /// Returns whether the GCAS committed; on `false` the operation restarts from the root.
     ///
     /// # Safety
-    /// Pinned by `guard`; `m`/`cn` were GCAS-read from `i`.
+    /// Pinned by `guard`; `m`/`cn` were GCAS-read from `i`; the branch at `pos` is an I-node.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn renew(
         &self,
         txn: &mut Txn<K, V>,
         i: *mut INode<K, V>,
         m: *mut Main<K, V>,
         cn: &CNode<K, V>,
+        pos: usize,
         gen: u64,
         guard: &Guard,
     ) -> bool {
         // SAFETY: forwarded; the GCAS settles `txn`.
         unsafe {
             txn.begin(&*m);
-            match self.renewed(txn, cn, gen, guard) {
+            match self.renewed_at(txn, cn, pos, gen, guard) {
                 Ok(n) => self.gcas(i, m, n, txn, guard),
                 Err(_) => {
                     txn.abort(guard);
@@ -128,14 +130,22 @@ impl<K, V> RawCtrie<K, V> {
                             if bmp & flag == 0 {
                                 return None;
                             }
-                            match cn.branch(pos(bmp, flag)).get() {
+                            let pos = pos(bmp, flag);
+                            match cn.branch(pos).get() {
                                 BranchRef::I(c) => {
                                     if self.read_only || (*c).gen == w.start_gen {
                                         w.parent = w.i;
                                         w.i = c;
                                         w.lev += W;
-                                    } else if !self.renew(&mut txn, w.i, m, cn, w.start_gen, guard)
-                                    {
+                                    } else if !self.renew(
+                                        &mut txn,
+                                        w.i,
+                                        m,
+                                        cn,
+                                        pos,
+                                        w.start_gen,
+                                        guard,
+                                    ) {
                                         continue 'restart;
                                     }
                                 }
@@ -189,14 +199,6 @@ impl<K, V> RawCtrie<K, V> {
                     let m = self.gcas_read(w.i, guard);
                     match Main::view(m) {
                         MainRef::C(cn) => {
-                            if cn.gen != (*w.i).gen {
-                                // A C-node shared from an older generation: renew it before
-                                // changing it, so the new one holds only current I-nodes.
-                                if !self.renew(&mut txn, w.i, m, cn, (*w.i).gen, guard) {
-                                    continue 'restart;
-                                }
-                                continue;
-                            }
                             let flag = flag(hash, w.lev);
                             let bmp = cn.bitmap();
                             let pos = pos(bmp, flag);
@@ -205,14 +207,7 @@ impl<K, V> RawCtrie<K, V> {
                                     return Inserted::No { current: None };
                                 }
                                 txn.begin(&*m);
-                                let n = build::inserted(
-                                    &mut txn,
-                                    cn,
-                                    pos,
-                                    flag,
-                                    Branch::snode(sn),
-                                    cn.gen,
-                                );
+                                let n = build::inserted(&mut txn, cn, pos, flag, Branch::snode(sn));
                                 if self.publish(&mut txn, w.i, m, n, guard) {
                                     return Inserted::Yes { prev: None };
                                 }
@@ -225,8 +220,15 @@ impl<K, V> RawCtrie<K, V> {
                                         w.parent = w.i;
                                         w.i = c;
                                         w.lev += W;
-                                    } else if !self.renew(&mut txn, w.i, m, cn, w.start_gen, guard)
-                                    {
+                                    } else if !self.renew(
+                                        &mut txn,
+                                        w.i,
+                                        m,
+                                        cn,
+                                        pos,
+                                        w.start_gen,
+                                        guard,
+                                    ) {
                                         continue 'restart;
                                     }
                                 }
@@ -236,13 +238,7 @@ impl<K, V> RawCtrie<K, V> {
                                     }
                                     txn.begin(&*m);
                                     txn.drop_branch(b);
-                                    let n = build::updated(
-                                        &mut txn,
-                                        cn,
-                                        pos,
-                                        Branch::snode(sn),
-                                        cn.gen,
-                                    );
+                                    let n = build::updated(&mut txn, cn, pos, Branch::snode(sn));
                                     if self.publish(&mut txn, w.i, m, n, guard) {
                                         return Inserted::Yes { prev: Some(s) };
                                     }
@@ -255,16 +251,11 @@ impl<K, V> RawCtrie<K, V> {
                                     txn.begin(&*m);
                                     // `s` moves from this C-node into the new sub-trie.
                                     let n = txn.keep(b).and_then(|_| {
-                                        let sub = build::dual(&mut txn, s, sn, w.lev + W, cn.gen);
+                                        let sub =
+                                            build::dual(&mut txn, s, sn, w.lev + W, (*w.i).gen);
                                         let sub = txn.fresh_main(sub);
-                                        let inode = txn.fresh_inode(INode::alloc(cn.gen, sub));
-                                        build::updated(
-                                            &mut txn,
-                                            cn,
-                                            pos,
-                                            Branch::inode(inode),
-                                            cn.gen,
-                                        )
+                                        let inode = txn.fresh_inode(INode::alloc((*w.i).gen, sub));
+                                        build::updated(&mut txn, cn, pos, Branch::inode(inode))
                                     });
                                     if self.publish(&mut txn, w.i, m, n, guard) {
                                         return Inserted::Yes { prev: None };
@@ -363,8 +354,15 @@ impl<K, V> RawCtrie<K, V> {
                                         w.parent = w.i;
                                         w.i = c;
                                         w.lev += W;
-                                    } else if !self.renew(&mut txn, w.i, m, cn, w.start_gen, guard)
-                                    {
+                                    } else if !self.renew(
+                                        &mut txn,
+                                        w.i,
+                                        m,
+                                        cn,
+                                        pos,
+                                        w.start_gen,
+                                        guard,
+                                    ) {
                                         continue 'restart;
                                     }
                                 }
@@ -375,15 +373,9 @@ impl<K, V> RawCtrie<K, V> {
                                     if !cond.is_none_or(|c| c(&(*s).value)) {
                                         return None;
                                     }
-                                    if cn.gen != (*w.i).gen {
-                                        if !self.renew(&mut txn, w.i, m, cn, (*w.i).gen, guard) {
-                                            continue 'restart;
-                                        }
-                                        continue;
-                                    }
                                     txn.begin(&*m);
                                     txn.drop_branch(b);
-                                    let n = build::removed(&mut txn, cn, pos, flag, w.lev, cn.gen);
+                                    let n = build::removed(&mut txn, cn, pos, flag, w.lev);
                                     if !self.publish(&mut txn, w.i, m, n, guard) {
                                         continue 'restart;
                                     }
@@ -445,7 +437,7 @@ impl<K, V> RawCtrie<K, V> {
             let m = self.gcas_read(parent, guard);
             if let MainRef::C(cn) = Main::view(m) {
                 txn.begin(&*m);
-                let n = self.compressed(txn, cn, lev, (*parent).gen, guard);
+                let n = self.compressed(txn, cn, lev, guard);
                 self.publish(txn, parent, m, n, guard);
             }
         }
@@ -489,14 +481,7 @@ impl<K, V> RawCtrie<K, V> {
                 txn.begin(&*pm);
                 txn.drop_branch(b);
                 let n = txn.acquire_snode(sn).and_then(|s| {
-                    build::updated_contracted(
-                        txn,
-                        cn,
-                        pos,
-                        Branch::snode(s),
-                        lev - W,
-                        (*parent).gen,
-                    )
+                    build::updated_contracted(txn, cn, pos, Branch::snode(s), lev - W)
                 });
                 if self.publish(txn, parent, pm, n, guard) {
                     return;
