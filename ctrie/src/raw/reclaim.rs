@@ -176,18 +176,6 @@ pub(crate) unsafe fn release_branch<K, V>(b: Branch<K, V>, guard: &Guard) {
     }
 }
 
-/// Retires the shell of a main node whose edges were transferred to its replacement (R2).
-///
-/// # Safety
-/// `m` was just replaced by a committed GCAS, had `rc == 1` (its only edge was the I-node's
-/// `main`), and its children are now owned by the replacement.
-pub(crate) unsafe fn retire_shell<K, V>(m: *mut Main<K, V>, guard: &Guard) {
-    // SAFETY: `m`'s only edge is gone (the committed GCAS replaced it), so it is unreachable for
-    // threads pinning from now on; threads pinned earlier may still read it, hence the deferral.
-    // Its children are not touched: they belong to the replacement.
-    unsafe { guard.defer_unchecked(move || Main::free_shell(m)) };
-}
-
 /// A node whose count reached zero inside another node's destructor, waiting for its own grace
 /// period (R1). Destructors collect these and defer them as one batch, so dropping a large trie
 /// costs one deferred function per C-node rather than one per entry.
@@ -197,20 +185,28 @@ enum Dead<K, V> {
     S(*mut SNode<K, V>),
 }
 
+/// Drops one reference to `r`; returns whether it was the last.
+///
+/// # Safety
+/// The caller owned this reference.
+unsafe fn release_dead<K, V>(r: &Dead<K, V>) -> bool {
+    // SAFETY: the reference is owned, so the target is live.
+    unsafe {
+        match *r {
+            Dead::I(i) => release_count(&(*i).rc),
+            Dead::M(m) => release_count(&(*m).rc),
+            Dead::S(s) => release_count(&(*s).rc),
+        }
+    }
+}
+
 /// Drops one reference held by a node being destroyed; records the target if that was the last.
 ///
 /// # Safety
 /// The destroyed node owned this reference.
 unsafe fn release_into<K, V>(r: Dead<K, V>, dead: &mut Vec<Dead<K, V>>) {
-    // SAFETY: the reference is owned, so the target is live.
-    let last = unsafe {
-        match r {
-            Dead::I(i) => release_count(&(*i).rc),
-            Dead::M(m) => release_count(&(*m).rc),
-            Dead::S(s) => release_count(&(*s).rc),
-        }
-    };
-    if last {
+    // SAFETY: forwarded.
+    if unsafe { release_dead(&r) } {
         dead.push(r);
     }
 }
@@ -427,13 +423,37 @@ impl<K, V> Txn<K, V> {
         // SAFETY: per the contract; see R2/R3 in the module docs.
         unsafe {
             if self.transfer {
+                // The common case (an upsert or a removal drops one S-node) costs a single
+                // deferred function: the old shell and the dropped node, if that was its last
+                // edge, are freed together after the grace period.
+                let mut last: Option<Dead<K, V>> = None;
                 for r in self.dropped.drain(..) {
-                    match r {
-                        Ref::B(b) => release_branch(b, guard),
-                        Ref::M(m) => release_main(m, guard),
+                    let dead = match r {
+                        Ref::B(b) => match b.get() {
+                            BranchRef::I(i) => Dead::I(i),
+                            BranchRef::S(s) => Dead::S(s),
+                        },
+                        Ref::M(m) => Dead::M(m),
+                    };
+                    if release_dead(&dead) {
+                        if let Some(prev) = last.replace(dead) {
+                            // More than one: defer the earlier one on its own.
+                            defer_batch(vec![prev]);
+                        }
                     }
                 }
-                retire_shell(old, guard);
+                // SAFETY (of the deferred call): `old`'s only edge is gone (the committed GCAS
+                // replaced it) and its children now belong to the replacement, so only its shell
+                // is freed; `last` reached count zero just now. Both wait for a grace period
+                // (R1, R2).
+                guard.defer_unchecked(move || {
+                    Main::free_shell(old);
+                    if let Some(d) = last {
+                        let mut dead = Vec::new();
+                        destroy_one(d, &mut dead);
+                        defer_batch(dead);
+                    }
+                });
             } else {
                 debug_assert!(self.dropped.is_empty());
                 release_main(old, guard);
