@@ -139,18 +139,19 @@ fn exactly_once_random_histories_with_collisions() {
 fn keys_dropped_exactly_once() {
     let _serial = serial();
     let keys = Tracker::new();
+    let distinct = size(50, 20) as u64;
     {
         let m: Ctrie<TrackedKey, u64> = Ctrie::new();
         let r = m.pin();
-        for i in 0..size(500, 40) as u64 {
-            r.insert(TrackedKey(keys.make(i % 50)), i);
+        for i in 0..distinct * 10 {
+            r.insert(TrackedKey(keys.make(i % distinct)), i);
         }
         let snap = m.read_only_snapshot();
-        for i in 0..25 {
+        for i in 0..distinct / 2 {
             r.remove(&TrackedKey(keys.make(i)));
         }
-        assert_eq!(snap.len(), 50);
-        assert_eq!(m.len(), 25);
+        assert_eq!(snap.len() as u64, distinct);
+        assert_eq!(m.len() as u64, distinct - distinct / 2);
     }
     flush();
     assert_eq!(keys.alive(), 0);
