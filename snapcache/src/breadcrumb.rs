@@ -1,0 +1,182 @@
+//! Breadcrumbs: immutable (snapshot, deltas, status) records linked forward into a list.
+
+use core::ptr;
+use std::fmt;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use ctrie::Snapshot;
+
+use crate::sync::{Arc, AtomicPtr, Ordering};
+use crate::types::{SyncStatus, Update};
+use crate::wait::{skip_recheck, CancelToken, Cancelled, Hub, NextFuture};
+
+/// One step of the cache's history: the complete state at a revision (`kvs`), the updates
+/// that led there from the previous breadcrumb (`deltas`), and the sync status.
+///
+/// Immutable once published. Each breadcrumb links to its successor (forward only), so a
+/// follower holding one keeps it and every later one alive, and nothing earlier.
+///
+/// A follower streams `kvs` of the breadcrumb it starts from, then walks [`next`](Self::next)
+/// applying only `deltas`:
+///
+/// ```
+/// use snapcache::{Cache, CancelToken, Config, SyncStatus, Update, UpdateType};
+///
+/// let cache = Cache::new(Config::default());
+/// cache.on_updates(vec![Update::set("a", "1", UpdateType::New)])?;
+/// cache.on_status_updated(SyncStatus::InSync)?;
+///
+/// let mut crumb = cache.current_breadcrumb();
+/// let mut state: std::collections::HashMap<_, _> =
+///     crumb.kvs.iter().map(|(k, u)| (k.clone(), u.value.clone())).collect();
+/// let token = CancelToken::new();
+/// while crumb.sync_status != SyncStatus::InSync {
+///     crumb = crumb.next(&token)?;
+///     for d in &crumb.deltas {
+///         match &d.value {
+///             Some(v) => { state.insert(d.key.clone(), Some(v.clone())); }
+///             None => { state.remove(&d.key); }
+///         }
+///     }
+/// }
+/// assert_eq!(state.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Breadcrumb {
+    /// 0 for the initial breadcrumb, then consecutive.
+    pub sequence_number: u64,
+    /// When it was published.
+    pub timestamp: SystemTime,
+    /// The whole state at this point: a read-only snapshot, every entry of type `New`.
+    pub kvs: Snapshot<Bytes, Update>,
+    /// The updates since the previous breadcrumb, as received (deletions always included).
+    pub deltas: Vec<Update>,
+    /// The syncer's status at this point.
+    pub sync_status: SyncStatus,
+    /// The successor: an `Arc::into_raw`, null until published, set once.
+    next: AtomicPtr<Breadcrumb>,
+    pub(crate) hub: Arc<Hub>,
+}
+
+impl Breadcrumb {
+    pub(crate) fn new(
+        sequence_number: u64,
+        kvs: Snapshot<Bytes, Update>,
+        deltas: Vec<Update>,
+        sync_status: SyncStatus,
+        hub: Arc<Hub>,
+    ) -> Self {
+        Breadcrumb {
+            sequence_number,
+            timestamp: SystemTime::now(),
+            kvs,
+            deltas,
+            sync_status,
+            next: AtomicPtr::new(ptr::null_mut()),
+            hub,
+        }
+    }
+
+    /// The successor if it has been published; never blocks.
+    pub fn try_next(&self) -> Option<Arc<Breadcrumb>> {
+        // Acquire: pairs with the Release store in `link`, making the successor's fields visible.
+        let p = self.next.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` came from `Arc::into_raw` in `link` and `self.next` owns that strong
+        // reference for as long as `self` lives (it is released only in `Drop`), so the count is
+        // at least one while we add ours.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
+        }
+    }
+
+    /// The successor, waiting for it if needed. Returns at once if it exists (even when
+    /// `cancel` is cancelled); otherwise sleeps on the cache's futex word until it is
+    /// published, `cancel` is cancelled (`Err(Cancelled)`, promptly), or the cache shuts down
+    /// (`Err(Cancelled)` too).
+    pub fn next(&self, cancel: &CancelToken) -> Result<Arc<Breadcrumb>, Cancelled> {
+        if let Some(next) = self.try_next() {
+            self.hub.stats.count_next(false);
+            return Ok(next);
+        }
+        cancel.register(&self.hub);
+        loop {
+            let seen = self.hub.epoch();
+            // The re-check after reading the epoch is what makes the wait below safe.
+            if !skip_recheck() {
+                if let Some(next) = self.try_next() {
+                    self.hub.stats.count_next(true);
+                    return Ok(next);
+                }
+            }
+            if cancel.is_cancelled() || self.hub.is_closed() {
+                return self.try_next().ok_or(Cancelled);
+            }
+            self.hub.wait(seen);
+            if skip_recheck() {
+                if let Some(next) = self.try_next() {
+                    self.hub.stats.count_next(true);
+                    return Ok(next);
+                }
+            }
+        }
+    }
+
+    /// The successor, as a future: for async followers (tokio or any executor) without a thread
+    /// each. Dropping the future cancels the wait. Resolves to `Err(Cancelled)` if the cache
+    /// shuts down first.
+    pub fn next_async(&self) -> NextFuture<'_> {
+        NextFuture {
+            current: self,
+            blocked: false,
+        }
+    }
+
+    /// Publishes `next` as the successor. Called once, by the processing thread only.
+    pub(crate) fn link(&self, next: Arc<Breadcrumb>) {
+        let p = Arc::into_raw(next).cast_mut();
+        // Release: publishes the successor's fields to followers that load the link (Acquire).
+        let prev = self.next.swap(p, Ordering::Release);
+        debug_assert!(prev.is_null(), "breadcrumb linked twice");
+    }
+
+    /// Takes the successor link out (for the iterative drop).
+    fn take_next(&mut self) -> Option<Arc<Breadcrumb>> {
+        // Relaxed: `&mut self`, no concurrent access.
+        let p = self.next.swap(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: a non-null `next` is an `Arc::into_raw` whose strong reference we own.
+        (!p.is_null()).then(|| unsafe { Arc::from_raw(p) })
+    }
+}
+
+impl Drop for Breadcrumb {
+    /// Releases the successor, and its successors as long as we held the last reference to
+    /// them, in a loop: dropping a chain of millions does not recurse.
+    fn drop(&mut self) {
+        let mut next = self.take_next();
+        while let Some(arc) = next {
+            match Arc::try_unwrap(arc) {
+                // We held the last reference: unlink its successor before it drops.
+                Ok(mut crumb) => next = crumb.take_next(),
+                // Someone else still holds it (and the rest of the chain): stop.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Breadcrumb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breadcrumb")
+            .field("sequence_number", &self.sequence_number)
+            .field("timestamp", &self.timestamp)
+            .field("deltas", &self.deltas.len())
+            .field("sync_status", &self.sync_status)
+            .field("has_next", &!self.next.load(Ordering::Acquire).is_null())
+            .finish()
+    }
+}

@@ -1,0 +1,379 @@
+//! The cache: the input side (`on_updates`, `on_status_updated`), the processing thread that
+//! turns batches into breadcrumbs, and the lock-free `current_breadcrumb`.
+
+use core::ptr;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use bytes::Bytes;
+use ctrie::Ctrie;
+
+use crate::breadcrumb::Breadcrumb;
+use crate::config::{Config, Health, HEALTH_INTERVAL};
+use crate::queue::{Closed, Item, Queue, Recv};
+use crate::stats::StatsSnapshot;
+use crate::sync::{thread, Arc, AtomicPtr, Mutex, Ordering};
+use crate::types::{SyncStatus, Update, UpdateType};
+use crate::wait::Hub;
+
+/// The snapshot cache: one syncer feeds updates and statuses in; any number of followers read
+/// breadcrumbs out (see [`Breadcrumb`]).
+///
+/// Cheap to clone (all clones share one cache). Dropping the last clone, or calling
+/// [`shutdown`](Cache::shutdown), processes everything already accepted, stops the processing
+/// thread and joins it; later input is refused with [`Closed`].
+///
+/// ```
+/// use snapcache::{Cache, Config, SyncStatus, Update, UpdateType};
+///
+/// let cache = Cache::new(Config { max_batch_size: 2, ..Default::default() });
+/// cache.on_updates(vec![
+///     Update::set("a", "1", UpdateType::New),
+///     Update::set("b", "2", UpdateType::New),
+///     Update::set("c", "3", UpdateType::New),
+/// ])?;
+/// cache.on_status_updated(SyncStatus::InSync)?;
+/// cache.shutdown(); // waits until everything accepted is published
+/// let crumb = cache.current_breadcrumb();
+/// assert_eq!(crumb.kvs.len(), 3);
+/// assert_eq!(crumb.sync_status, SyncStatus::InSync);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Cache {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the `Cache` clones only: its drop shuts the cache down.
+struct Handle {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+/// Shared between the handles and the processing thread.
+struct Shared {
+    queue: Queue,
+    /// The newest breadcrumb: an `Arc::into_raw`. Replaced by the processing thread; the
+    /// replaced reference is released through the epoch so that readers that loaded it while
+    /// pinned can still take their own reference.
+    current: AtomicPtr<Breadcrumb>,
+    hub: Arc<Hub>,
+    config: Config,
+}
+
+impl Cache {
+    /// Starts a cache (and its processing thread) with `config`; zero fields take defaults.
+    /// Health is reported once right away (not ready: the status starts as
+    /// `WaitForDatastore`).
+    pub fn new(config: Config) -> Self {
+        let config = config.normalized();
+        let hub = Hub::new();
+        hub.spawn_bridge();
+        let state: Ctrie<Bytes, Update> = Ctrie::new();
+        let first = Arc::new(Breadcrumb::new(
+            0,
+            state.read_only_snapshot(),
+            Vec::new(),
+            SyncStatus::WaitForDatastore,
+            hub.clone(),
+        ));
+        let shared = Arc::new(Shared {
+            queue: Queue::new(2 * config.max_batch_size),
+            current: AtomicPtr::new(Arc::into_raw(first.clone()).cast_mut()),
+            hub,
+            config,
+        });
+        report_health(&shared.config, false);
+        let worker = shared.clone();
+        let thread = thread::spawn(move || Processor::new(worker, state, first).run());
+        Cache {
+            handle: Arc::new(Handle {
+                shared,
+                thread: Mutex::new(Some(thread)),
+            }),
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// Enqueues a batch of updates (an empty one is ignored), waiting while the queue is full.
+    /// After [`shutdown`](Cache::shutdown) the updates are handed back in `Err(Closed(..))`.
+    pub fn on_updates(&self, updates: Vec<Update>) -> Result<(), Closed<Vec<Update>>> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.shared()
+            .queue
+            .send(Item::Updates(updates))
+            .map_err(|item| match item {
+                Item::Updates(u) => Closed(u),
+                Item::Status(_) => unreachable!(),
+            })
+    }
+
+    /// Enqueues a status change (in order with the updates), waiting while the queue is full.
+    pub fn on_status_updated(&self, status: SyncStatus) -> Result<(), Closed<SyncStatus>> {
+        self.shared()
+            .queue
+            .send(Item::Status(status))
+            .map_err(|_| Closed(status))
+    }
+
+    /// The newest breadcrumb. Lock-free: it never waits for the processing thread.
+    pub fn current_breadcrumb(&self) -> Arc<Breadcrumb> {
+        let _guard = crossbeam_epoch::pin();
+        // Acquire: pairs with the Release swap in `publish`, making the breadcrumb visible.
+        let p = self.shared().current.load(Ordering::Acquire);
+        // SAFETY: `p` is an `Arc::into_raw` that `current` held when we loaded it while pinned;
+        // the processing thread releases a replaced one only through the epoch, so its count is
+        // still at least one while we add ours.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        }
+    }
+
+    /// The counters the reference cache exports.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared().hub.stats.snapshot()
+    }
+
+    /// Stops accepting input, publishes everything already accepted, stops the processing
+    /// thread and waits for it. Blocked followers return `Err(Cancelled)` once they have
+    /// reached the last breadcrumb. Idempotent.
+    pub fn shutdown(&self) {
+        self.handle.shutdown();
+    }
+}
+
+impl Handle {
+    fn shutdown(&self) {
+        self.shared.queue.close();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = thread {
+            // The processing thread catches reporter panics; a panic here would be a bug in
+            // the cache itself, surfaced to whoever shuts it down.
+            if let Err(p) = t.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            self.shutdown();
+        } else {
+            self.shared.queue.close();
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Relaxed: we are the last owner.
+        let p = self.current.swap(ptr::null_mut(), Ordering::Relaxed);
+        // SAFETY: `current` owns one strong reference to a non-null `Arc::into_raw`.
+        drop(unsafe { Arc::from_raw(p) });
+    }
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("config", &self.shared().config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Reports health, surviving a panicking reporter.
+fn report_health(config: &Config, ready: bool) {
+    if let Some(r) = &config.health {
+        let health = Health { live: true, ready };
+        let _ = catch_unwind(AssertUnwindSafe(|| r.report(&config.health_name, health)));
+    }
+}
+
+/// The processing thread's state.
+struct Processor {
+    shared: Arc<Shared>,
+    /// The cache's state: the key-value store the breadcrumbs snapshot.
+    state: Ctrie<Bytes, Update>,
+    /// The newest published breadcrumb.
+    tail: Arc<Breadcrumb>,
+    keys: u64,
+    last_status: SyncStatus,
+}
+
+impl Processor {
+    fn new(shared: Arc<Shared>, state: Ctrie<Bytes, Update>, tail: Arc<Breadcrumb>) -> Self {
+        Processor {
+            shared,
+            state,
+            tail,
+            keys: 0,
+            last_status: SyncStatus::WaitForDatastore,
+        }
+    }
+
+    fn run(mut self) {
+        let wake_up = self.shared.config.wake_up_interval;
+        let max = self.shared.config.max_batch_size;
+        let mut next_wake = Instant::now() + wake_up;
+        let mut next_health = Instant::now() + HEALTH_INTERVAL;
+        loop {
+            let deadline = next_wake.min(next_health);
+            match self.shared.queue.recv_until(deadline) {
+                Recv::Item(first) => {
+                    let mut batch = vec![first];
+                    let mut size = item_size(&batch[0]);
+                    while size < max {
+                        match self.shared.queue.try_recv() {
+                            Some(item) => {
+                                size += item_size(&item);
+                                batch.push(item);
+                            }
+                            None => break,
+                        }
+                    }
+                    self.process(batch);
+                }
+                Recv::Timeout => {}
+                Recv::Closed => break,
+            }
+            let now = Instant::now();
+            if now >= next_wake {
+                // Periodic wake-up, so blocked followers can notice cancellation even if
+                // nothing is published (Typha's semantics; cancelling a token also wakes).
+                self.shared.hub.notify();
+                next_wake = now + wake_up;
+            }
+            if now >= next_health {
+                report_health(&self.shared.config, self.last_status == SyncStatus::InSync);
+                next_health = now + HEALTH_INTERVAL;
+            }
+        }
+        self.shared.hub.close();
+    }
+
+    /// Turns one batch into breadcrumbs: updates split into chunks of at most `max_batch_size`
+    /// deltas; the last status of the batch goes on the last chunk only.
+    fn process(&mut self, batch: Vec<Item>) {
+        let max = self.shared.config.max_batch_size;
+        let mut updates = Vec::new();
+        let mut status = None;
+        for item in batch {
+            match item {
+                Item::Updates(u) => updates.extend(u),
+                Item::Status(s) => {
+                    status = Some(s);
+                    self.last_status = s;
+                    report_health(&self.shared.config, s == SyncStatus::InSync);
+                }
+            }
+        }
+        if updates.is_empty() {
+            self.publish_chunk(Vec::new(), status);
+            return;
+        }
+        let chunks = updates.len().div_ceil(max);
+        let mut rest = updates.into_iter();
+        for i in 0..chunks {
+            let chunk: Vec<Update> = rest.by_ref().take(max).collect();
+            self.publish_chunk(chunk, if i + 1 == chunks { status } else { None });
+        }
+    }
+
+    /// Applies one chunk to the state and publishes a breadcrumb if anything changed.
+    fn publish_chunk(&mut self, chunk: Vec<Update>, status: Option<SyncStatus>) {
+        let total = chunk.len() as u64;
+        let mut deltas = Vec::with_capacity(chunk.len());
+        {
+            let state = self.state.pin();
+            for upd in chunk {
+                if upd.is_deletion() {
+                    // Always recorded, even for a key never present (followers may hold it).
+                    if state.remove(&upd.key).is_some() {
+                        self.keys -= 1;
+                    }
+                    deltas.push(upd);
+                    continue;
+                }
+                if state
+                    .get(&upd.key)
+                    .is_some_and(|stored| upd.is_noop_for(stored))
+                {
+                    continue;
+                }
+                let stored = Update {
+                    update_type: UpdateType::New,
+                    ..upd.clone()
+                };
+                if state.insert(upd.key.clone(), stored).is_none() {
+                    self.keys += 1;
+                }
+                deltas.push(upd);
+            }
+        }
+        self.shared
+            .hub
+            .stats
+            .count_updates(total, total - deltas.len() as u64);
+        let new_status = status.unwrap_or(self.tail.sync_status);
+        if deltas.is_empty() && new_status == self.tail.sync_status {
+            return;
+        }
+        let seq = self.tail.sequence_number + 1;
+        let n = deltas.len() as u64;
+        let crumb = Arc::new(Breadcrumb::new(
+            seq,
+            self.state.read_only_snapshot(),
+            deltas,
+            new_status,
+            self.shared.hub.clone(),
+        ));
+        self.publish(crumb);
+        self.shared.hub.stats.count_publish(seq, n, self.keys);
+    }
+
+    /// Links `crumb` after the tail, makes it current, and wakes every follower: one store, one
+    /// swap, one increment and one wake, whatever the number of followers.
+    fn publish(&mut self, crumb: Arc<Breadcrumb>) {
+        self.tail.link(crumb.clone());
+        let guard = crossbeam_epoch::pin();
+        // AcqRel: Release publishes the breadcrumb to `current_breadcrumb` readers; Acquire pairs
+        // with our own earlier swap (we release what we replaced).
+        let old = self
+            .shared
+            .current
+            .swap(Arc::into_raw(crumb.clone()).cast_mut(), Ordering::AcqRel);
+        let old = SendPtr(old);
+        // SAFETY: `old` is the `Arc::into_raw` that `current` owned; no new reader can load it
+        // now, and readers that loaded it while pinned take their reference before unpinning, so
+        // releasing it after a grace period never drops a count they rely on.
+        unsafe {
+            guard.defer_unchecked(move || {
+                let old = old;
+                drop(Arc::from_raw(old.0));
+            })
+        };
+        self.tail = crumb;
+        self.shared.hub.notify();
+    }
+}
+
+/// A raw breadcrumb pointer moved into a deferred function.
+struct SendPtr(*mut Breadcrumb);
+
+/// How much an item counts towards `max_batch_size`: its updates, or 1 for a status.
+fn item_size(item: &Item) -> usize {
+    match item {
+        Item::Updates(u) => u.len(),
+        Item::Status(_) => 1,
+    }
+}

@@ -1,0 +1,248 @@
+//! Waiting for the next breadcrumb: one 32-bit futex word per cache, cancellation tokens, and
+//! the bridge that wakes async followers.
+//!
+//! # No lost wake-ups
+//! The publisher links the new breadcrumb (`next` store, Release), then bumps [`Hub::epoch`]
+//! (Release) and wakes every thread waiting on it. A follower reads the epoch (Acquire), *then*
+//! checks for a successor, and sleeps only while the epoch still holds the value it read (the
+//! futex compares atomically). If it read the epoch before the bump, the bump makes the futex
+//! refuse to sleep (or wakes it); if after, the Acquire read makes the link visible to its check.
+//! This re-check is exactly what Typha added after losing wake-ups; [`set_skip_recheck`] turns it
+//! off for the loom model that shows the bug.
+//!
+//! The publisher's cost does not grow with followers: one store, one increment, one wake.
+//! Blocked threads are woken by the kernel; async followers register wakers that a *bridge*
+//! thread (not the publisher) wakes when the epoch moves.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::fmt;
+
+use crate::stats::Stats;
+use crate::sync::{self, thread, Arc, AtomicBool, AtomicU32, Mutex, Ordering};
+
+/// Per-cache state shared by its breadcrumbs, followers and processing thread.
+pub(crate) struct Hub {
+    /// Bumped after every publication, cancellation, periodic wake-up and at shutdown.
+    epoch: AtomicU32,
+    /// Set once the cache has shut down: no breadcrumb will ever be published again.
+    closed: AtomicBool,
+    /// Wakers of async followers waiting for the epoch to move (woken by the bridge thread).
+    wakers: Mutex<Vec<Waker>>,
+    pub(crate) stats: Stats,
+}
+
+impl Hub {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Hub {
+            epoch: AtomicU32::new(0),
+            closed: AtomicBool::new(false),
+            wakers: Mutex::new(Vec::new()),
+            stats: Stats::default(),
+        })
+    }
+
+    /// The current epoch.
+    pub(crate) fn epoch(&self) -> u32 {
+        // Acquire: pairs with the Release bump in `notify`, so whatever was linked before the
+        // bump is visible after reading it.
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Moves the epoch and wakes every blocked follower (and the bridge).
+    pub(crate) fn notify(&self) {
+        // Release: publishes the link made before this bump to followers that read the epoch.
+        self.epoch.fetch_add(1, Ordering::Release);
+        sync::wake_all(&self.epoch);
+    }
+
+    /// Sleeps while the epoch is still `seen` (may return spuriously).
+    pub(crate) fn wait(&self, seen: u32) {
+        sync::wait(&self.epoch, seen)
+    }
+
+    /// Marks the cache closed and wakes everyone.
+    pub(crate) fn close(&self) {
+        // Release: ordered before the bump that wakes followers, who read it after the epoch.
+        self.closed.store(true, Ordering::Release);
+        self.notify();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        // Acquire: pairs with the Release store in `close`.
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Registers an async follower's waker for the next epoch change, unless the epoch already
+    /// moved past `seen` (then the caller polls again at once). Returns whether it registered.
+    fn register(&self, seen: u32, waker: &Waker) -> bool {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock the bridge takes to drain: a bump after this check is followed
+        // by a drain that finds our waker.
+        if self.epoch() != seen {
+            return false;
+        }
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        true
+    }
+
+    /// Starts the bridge thread that wakes async followers whenever the epoch moves; it exits
+    /// once the hub is closed.
+    pub(crate) fn spawn_bridge(self: &Arc<Self>) {
+        let hub = self.clone();
+        thread::spawn(move || {
+            let mut last = hub.epoch();
+            loop {
+                hub.wait(last);
+                let now = hub.epoch();
+                if now == last {
+                    continue; // spurious
+                }
+                last = now;
+                let woken =
+                    std::mem::take(&mut *hub.wakers.lock().unwrap_or_else(|e| e.into_inner()));
+                for w in woken {
+                    w.wake();
+                }
+                if hub.is_closed() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Test-only switch for the loom model of the lost wake-up: followers skip the re-check of the
+/// successor after reading the epoch (Typha's original bug). Never set it outside that model.
+#[doc(hidden)]
+pub fn set_skip_recheck(skip: bool) {
+    SKIP_RECHECK.store(skip, std::sync::atomic::Ordering::Relaxed);
+}
+
+static SKIP_RECHECK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub(crate) fn skip_recheck() -> bool {
+    // Relaxed: a test switch set before the model runs.
+    SKIP_RECHECK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Cancels a follower's blocking [`Breadcrumb::next`](crate::Breadcrumb::next): clone it, hand
+/// a clone to the follower, call [`cancel`](CancelToken::cancel) from anywhere. The follower
+/// wakes at once.
+///
+/// ```
+/// let token = snapcache::CancelToken::new();
+/// assert!(!token.is_cancelled());
+/// token.clone().cancel();
+/// assert!(token.is_cancelled());
+/// ```
+#[derive(Clone, Default)]
+pub struct CancelToken {
+    inner: Arc<CancelInner>,
+}
+
+#[derive(Default)]
+struct CancelInner {
+    cancelled: AtomicBool,
+    /// The hub whose epoch the follower sleeps on, to wake it on cancel.
+    waiting_on: Mutex<Option<Arc<Hub>>>,
+}
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels: a follower blocked in `next` with this token returns `Err(Cancelled)` promptly
+    /// (unless a successor is already there, which it then returns).
+    pub fn cancel(&self) {
+        // Release: a follower that registers after our look at `waiting_on` below takes the same
+        // lock afterwards, and so sees this store.
+        self.inner.cancelled.store(true, Ordering::Release);
+        let hub = self
+            .inner
+            .waiting_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(hub) = hub {
+            hub.notify();
+        }
+    }
+
+    /// Whether [`cancel`](CancelToken::cancel) was called.
+    pub fn is_cancelled(&self) -> bool {
+        // Acquire: pairs with the Release store in `cancel`.
+        self.inner.cancelled.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn register(&self, hub: &Arc<Hub>) {
+        *self
+            .inner
+            .waiting_on
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(hub.clone());
+    }
+}
+
+impl fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelToken")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// Returned by [`Breadcrumb::next`](crate::Breadcrumb::next) when its token was cancelled, or
+/// the cache shut down, before a successor was published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cancelled (or the cache shut down) before the next breadcrumb")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+/// The future of [`Breadcrumb::next_async`](crate::Breadcrumb::next_async).
+#[must_use = "futures do nothing unless polled"]
+pub struct NextFuture<'a> {
+    pub(crate) current: &'a crate::Breadcrumb,
+    pub(crate) blocked: bool,
+}
+
+impl Future for NextFuture<'_> {
+    type Output = Result<Arc<crate::Breadcrumb>, Cancelled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let hub = &self.current.hub;
+        loop {
+            let seen = hub.epoch();
+            if let Some(next) = self.current.try_next() {
+                hub.stats.count_next(self.blocked);
+                return Poll::Ready(Ok(next));
+            }
+            if hub.is_closed() {
+                return Poll::Ready(Err(Cancelled));
+            }
+            if hub.register(seen, cx.waker()) {
+                self.blocked = true;
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl fmt::Debug for NextFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NextFuture")
+            .field("after", &self.current.sequence_number)
+            .finish()
+    }
+}
