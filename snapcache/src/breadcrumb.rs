@@ -180,3 +180,72 @@ impl fmt::Debug for Breadcrumb {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dropping the head of a chain of a million breadcrumbs does not recurse (a recursive drop
+    /// would overflow the stack long before).
+    #[test]
+    fn a_million_breadcrumb_chain_drops_without_recursion() {
+        let n = if cfg!(miri) { 1_000 } else { 1_000_000 };
+        let hub = Hub::new();
+        let kvs = ctrie::Ctrie::<Bytes, Update>::new().read_only_snapshot();
+        let head = Arc::new(Breadcrumb::new(
+            0,
+            kvs.clone(),
+            Vec::new(),
+            SyncStatus::default(),
+            hub.clone(),
+        ));
+        let mut tail = head.clone();
+        for seq in 1..n {
+            let next = Arc::new(Breadcrumb::new(
+                seq,
+                kvs.clone(),
+                Vec::new(),
+                SyncStatus::default(),
+                hub.clone(),
+            ));
+            tail.link(next.clone());
+            tail = next;
+        }
+        let weak = Arc::downgrade(&tail);
+        drop(tail);
+        assert!(weak.upgrade().is_some(), "the chain keeps its tail alive");
+        drop(head);
+        assert!(
+            weak.upgrade().is_none(),
+            "dropping the head freed the whole chain"
+        );
+    }
+
+    /// A follower holding a middle breadcrumb keeps it and the rest alive, not the earlier ones.
+    #[test]
+    fn a_held_breadcrumb_keeps_only_its_successors() {
+        let hub = Hub::new();
+        let kvs = ctrie::Ctrie::<Bytes, Update>::new().read_only_snapshot();
+        let crumbs: Vec<Arc<Breadcrumb>> = (0..5)
+            .map(|s| {
+                Arc::new(Breadcrumb::new(
+                    s,
+                    kvs.clone(),
+                    Vec::new(),
+                    SyncStatus::default(),
+                    hub.clone(),
+                ))
+            })
+            .collect();
+        for w in crumbs.windows(2) {
+            w[0].link(w[1].clone());
+        }
+        let weak: Vec<_> = crumbs.iter().map(Arc::downgrade).collect();
+        let held = crumbs[2].clone();
+        drop(crumbs);
+        let alive: Vec<bool> = weak.iter().map(|w| w.upgrade().is_some()).collect();
+        assert_eq!(alive, [false, false, true, true, true]);
+        drop(held);
+        assert!(weak.iter().all(|w| w.upgrade().is_none()));
+    }
+}

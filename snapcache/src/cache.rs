@@ -377,3 +377,171 @@ fn item_size(item: &Item) -> usize {
         Item::Status(_) => 1,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The batching rules, checked on the processor directly so that batch boundaries are
+    //! deterministic (through the public API they depend on thread timing).
+
+    use super::*;
+
+    fn processor(max: usize) -> (Processor, Arc<Breadcrumb>) {
+        let config = Config {
+            max_batch_size: max,
+            ..Default::default()
+        }
+        .normalized();
+        let hub = Hub::new();
+        let state: Ctrie<Bytes, Update> = Ctrie::new();
+        let first = Arc::new(Breadcrumb::new(
+            0,
+            state.read_only_snapshot(),
+            Vec::new(),
+            SyncStatus::WaitForDatastore,
+            hub.clone(),
+        ));
+        let shared = Arc::new(Shared {
+            queue: Queue::new(2 * config.max_batch_size),
+            current: AtomicPtr::new(Arc::into_raw(first.clone()).cast_mut()),
+            hub,
+            config,
+        });
+        (Processor::new(shared, state, first.clone()), first)
+    }
+
+    fn chain(head: &Arc<Breadcrumb>) -> Vec<Arc<Breadcrumb>> {
+        let mut out = vec![head.clone()];
+        while let Some(n) = out.last().unwrap().try_next() {
+            out.push(n);
+        }
+        out
+    }
+
+    fn set(k: &str, v: &str, t: UpdateType) -> Update {
+        Update::set(k.to_string(), v.to_string(), t)
+    }
+
+    #[test]
+    fn one_input_of_n_updates_gives_ceil_n_over_max_breadcrumbs_status_on_the_last() {
+        let (mut p, head) = processor(10);
+        let updates: Vec<Update> = (0..25)
+            .map(|i| set(&format!("k{i}"), "v", UpdateType::New))
+            .collect();
+        p.process(vec![
+            Item::Updates(updates),
+            Item::Status(SyncStatus::InSync),
+        ]);
+        let c = chain(&head);
+        let sizes: Vec<usize> = c.iter().map(|b| b.deltas.len()).collect();
+        assert_eq!(sizes, [0, 10, 10, 5]);
+        let statuses: Vec<SyncStatus> = c.iter().map(|b| b.sync_status).collect();
+        use SyncStatus::*;
+        assert_eq!(
+            statuses,
+            [WaitForDatastore, WaitForDatastore, WaitForDatastore, InSync]
+        );
+        let seqs: Vec<u64> = c.iter().map(|b| b.sequence_number).collect();
+        assert_eq!(seqs, [0, 1, 2, 3]);
+        assert_eq!(c[3].kvs.len(), 25);
+        assert_eq!(c[1].kvs.len(), 10);
+    }
+
+    #[test]
+    fn several_statuses_coalesce_to_the_last_and_a_status_only_change_has_no_deltas() {
+        let (mut p, head) = processor(10);
+        p.process(vec![
+            Item::Status(SyncStatus::ResyncInProgress),
+            Item::Status(SyncStatus::WaitForDatastore),
+            Item::Status(SyncStatus::InSync),
+        ]);
+        let c = chain(&head);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].sync_status, SyncStatus::InSync);
+        assert!(c[1].deltas.is_empty());
+        // The same status again changes nothing: no breadcrumb.
+        p.process(vec![Item::Status(SyncStatus::InSync)]);
+        assert_eq!(chain(&head).len(), 2);
+    }
+
+    #[test]
+    fn dedupe_updated_with_only_a_new_revision() {
+        let (mut p, head) = processor(10);
+        p.process(vec![Item::Updates(vec![
+            set("k", "v", UpdateType::New).with_revision("1")
+        ])]);
+        // Same value, new revision, sent as Updated: a no-op, no breadcrumb.
+        p.process(vec![Item::Updates(vec![set(
+            "k",
+            "v",
+            UpdateType::Updated,
+        )
+        .with_revision("2")])]);
+        assert_eq!(chain(&head).len(), 2);
+        assert_eq!(p.shared.hub.stats.snapshot().updates_skipped, 1);
+        // Sent as New it is recorded again.
+        p.process(vec![Item::Updates(vec![
+            set("k", "v", UpdateType::New).with_revision("3")
+        ])]);
+        assert_eq!(chain(&head).len(), 3);
+        // A different TTL is a change.
+        let ttl = set("k", "v", UpdateType::Updated).with_ttl(std::time::Duration::from_secs(5));
+        p.process(vec![Item::Updates(vec![ttl])]);
+        assert_eq!(chain(&head).len(), 4);
+    }
+
+    #[test]
+    fn update_types_coalesce_to_new_in_the_snapshot_but_not_in_the_deltas() {
+        let (mut p, head) = processor(10);
+        p.process(vec![Item::Updates(vec![
+            set("k", "1", UpdateType::New),
+            set("k", "2", UpdateType::Updated),
+        ])]);
+        let c = chain(&head);
+        let last = c.last().unwrap();
+        assert_eq!(
+            last.deltas
+                .iter()
+                .map(|d| d.update_type)
+                .collect::<Vec<_>>(),
+            [UpdateType::New, UpdateType::Updated]
+        );
+        let stored = last.kvs.get(&Bytes::from("k")).unwrap();
+        assert_eq!(stored.update_type, UpdateType::New);
+        assert_eq!(stored.value.as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn deletions_are_always_recorded() {
+        let (mut p, head) = processor(10);
+        p.process(vec![Item::Updates(vec![set("k", "1", UpdateType::New)])]);
+        p.process(vec![Item::Updates(vec![Update::delete("k")])]);
+        p.process(vec![Item::Updates(vec![Update::delete("never-there")])]);
+        let c = chain(&head);
+        assert_eq!(c.len(), 4);
+        assert!(c[2].kvs.is_empty());
+        assert_eq!(c[3].deltas.len(), 1);
+        assert_eq!(c[3].deltas[0].key, Bytes::from("never-there"));
+    }
+
+    #[test]
+    fn a_chunk_of_only_no_ops_publishes_nothing_but_the_status_still_lands() {
+        let (mut p, head) = processor(2);
+        p.process(vec![Item::Updates(vec![
+            set("a", "1", UpdateType::New),
+            set("b", "1", UpdateType::New),
+        ])]);
+        // Two no-ops, then a change, then the status: chunks [noop, noop], [change].
+        p.process(vec![
+            Item::Updates(vec![
+                set("a", "1", UpdateType::Updated),
+                set("b", "1", UpdateType::Updated),
+                set("c", "1", UpdateType::New),
+            ]),
+            Item::Status(SyncStatus::InSync),
+        ]);
+        let c = chain(&head);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[2].deltas.len(), 1);
+        assert_eq!(c[2].sync_status, SyncStatus::InSync);
+    }
+}
