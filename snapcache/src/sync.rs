@@ -7,7 +7,7 @@
 
 #[cfg(not(snapcache_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering},
+    atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering},
     Arc, Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(snapcache_loom))]
@@ -15,7 +15,7 @@ pub(crate) use std::thread;
 
 #[cfg(snapcache_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering},
+    atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering},
     Arc, Condvar, Mutex, MutexGuard,
 };
 #[cfg(snapcache_loom)]

@@ -3,16 +3,21 @@
 //!
 //! # No lost wake-ups
 //! The publisher links the new breadcrumb (`next` store, Release), then bumps [`Hub::epoch`]
-//! (Release) and wakes every thread waiting on it. A follower reads the epoch (Acquire), *then*
+//! (Release) and wakes the threads waiting on it. A follower reads the epoch (Acquire), *then*
 //! checks for a successor, and sleeps only while the epoch still holds the value it read (the
 //! futex compares atomically). If it read the epoch before the bump, the bump makes the futex
 //! refuse to sleep (or wakes it); if after, the Acquire read makes the link visible to its check.
 //! This re-check is exactly what Typha added after losing wake-ups; [`set_skip_recheck`] turns it
 //! off for the loom model that shows the bug.
 //!
-//! The publisher's cost does not grow with followers: one store, one increment, one wake.
-//! Blocked threads are woken by the kernel; async followers register wakers that a *bridge*
-//! thread (not the publisher) wakes when the epoch moves.
+//! The wake system call is skipped when no thread sleeps: a follower announces itself in
+//! `sleepers` before sleeping, and the publisher reads `sleepers` after bumping the epoch. Each
+//! side's write is separated from its read by a SeqCst fence (F_NOTIFY, F_SLEEP), so at least
+//! one side sees the other's write: the publisher wakes, or the sleeper finds the epoch moved.
+//!
+//! The publisher's cost does not grow with followers: one store, one increment, a load, at most
+//! one wake for all blocked threads and one for the bridge. Async followers register wakers; the
+//! *bridge* thread, not the publisher, wakes them.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -20,16 +25,21 @@ use core::task::{Context, Poll, Waker};
 use std::fmt;
 
 use crate::stats::Stats;
-use crate::sync::{self, thread, Arc, AtomicBool, AtomicU32, Mutex, Ordering};
+use crate::sync::{self, fence, thread, Arc, AtomicBool, AtomicU32, Mutex, Ordering};
 
 /// Per-cache state shared by its breadcrumbs, followers and processing thread.
 pub(crate) struct Hub {
     /// Bumped after every publication, cancellation, periodic wake-up and at shutdown.
     epoch: AtomicU32,
+    /// Threads currently sleeping (or about to) on `epoch`.
+    sleepers: AtomicU32,
     /// Set once the cache has shut down: no breadcrumb will ever be published again.
     closed: AtomicBool,
-    /// Wakers of async followers waiting for the epoch to move (woken by the bridge thread).
+    /// Wakers of async followers waiting for the epoch to move, and whether there are any.
     wakers: Mutex<Vec<Waker>>,
+    wakers_pending: AtomicBool,
+    /// The bridge thread sleeps on this word until the publisher has wakers for it to wake.
+    bridge: AtomicU32,
     pub(crate) stats: Stats,
 }
 
@@ -37,8 +47,11 @@ impl Hub {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Hub {
             epoch: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
             closed: AtomicBool::new(false),
             wakers: Mutex::new(Vec::new()),
+            wakers_pending: AtomicBool::new(false),
+            bridge: AtomicU32::new(0),
             stats: Stats::default(),
         })
     }
@@ -50,16 +63,35 @@ impl Hub {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Moves the epoch and wakes every blocked follower (and the bridge).
+    /// Moves the epoch and wakes every blocked follower, and the bridge if async followers wait.
     pub(crate) fn notify(&self) {
         // Release: publishes the link made before this bump to followers that read the epoch.
         self.epoch.fetch_add(1, Ordering::Release);
-        sync::wake_all(&self.epoch);
+        // F_NOTIFY: orders the bump before the reads of `sleepers` and `wakers_pending`. Pairs
+        // with F_SLEEP in `wait` and F_REGISTER in `register`.
+        fence(Ordering::SeqCst);
+        // Relaxed (both): the fence above orders them; a stale zero is impossible for a
+        // sleeper whose F_SLEEP precedes F_NOTIFY, and one whose F_SLEEP follows sees the bump.
+        if self.sleepers.load(Ordering::Relaxed) > 0 {
+            sync::wake_all(&self.epoch);
+        }
+        if self.wakers_pending.load(Ordering::Relaxed) {
+            // Relaxed: the bridge only needs the word to differ from what it slept on.
+            self.bridge.fetch_add(1, Ordering::Relaxed);
+            sync::wake_all(&self.bridge);
+        }
     }
 
     /// Sleeps while the epoch is still `seen` (may return spuriously).
     pub(crate) fn wait(&self, seen: u32) {
-        sync::wait(&self.epoch, seen)
+        // Relaxed: the fence below orders it before the futex's read of the epoch.
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // F_SLEEP: orders our announcement before the futex compares the epoch. Pairs with
+        // F_NOTIFY.
+        fence(Ordering::SeqCst);
+        sync::wait(&self.epoch, seen);
+        // Relaxed: a late decrement only costs the publisher a needless wake.
+        self.sleepers.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// Marks the cache closed and wakes everyone.
@@ -67,6 +99,9 @@ impl Hub {
         // Release: ordered before the bump that wakes followers, who read it after the epoch.
         self.closed.store(true, Ordering::Release);
         self.notify();
+        // Relaxed/wake: the bridge exits once it sees `closed`.
+        self.bridge.fetch_add(1, Ordering::Relaxed);
+        sync::wake_all(&self.bridge);
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -74,43 +109,44 @@ impl Hub {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Registers an async follower's waker for the next epoch change, unless the epoch already
-    /// moved past `seen` (then the caller polls again at once). Returns whether it registered.
+    /// Registers an async follower's waker for the next epoch change. Returns `false` if the
+    /// epoch already moved past `seen` (the caller then polls again at once; a waker it may
+    /// have left behind is harmless).
     fn register(&self, seen: u32, waker: &Waker) -> bool {
-        let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-        // Checked under the lock the bridge takes to drain: a bump after this check is followed
-        // by a drain that finds our waker.
-        if self.epoch() != seen {
-            return false;
+        {
+            let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
+            if !wakers.iter().any(|w| w.will_wake(waker)) {
+                wakers.push(waker.clone());
+            }
+            // Relaxed: ordered by F_REGISTER below; cleared by the bridge under the same lock.
+            self.wakers_pending.store(true, Ordering::Relaxed);
         }
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
-            wakers.push(waker.clone());
-        }
-        true
+        // F_REGISTER: orders `wakers_pending` before our re-read of the epoch. Pairs with
+        // F_NOTIFY: either the publisher sees the flag and wakes the bridge, or we see the bump.
+        fence(Ordering::SeqCst);
+        self.epoch() == seen
     }
 
-    /// Starts the bridge thread that wakes async followers whenever the epoch moves; it exits
+    /// Starts the bridge thread that wakes async followers when the publisher asks; it exits
     /// once the hub is closed.
     pub(crate) fn spawn_bridge(self: &Arc<Self>) {
         let hub = self.clone();
-        thread::spawn(move || {
-            let mut last = hub.epoch();
-            loop {
-                hub.wait(last);
-                let now = hub.epoch();
-                if now == last {
-                    continue; // spurious
-                }
-                last = now;
-                let woken =
-                    std::mem::take(&mut *hub.wakers.lock().unwrap_or_else(|e| e.into_inner()));
-                for w in woken {
-                    w.wake();
-                }
-                if hub.is_closed() {
-                    return;
-                }
+        thread::spawn(move || loop {
+            // Relaxed: only compared with the current value by the futex.
+            let seen = hub.bridge.load(Ordering::Relaxed);
+            let woken = {
+                let mut wakers = hub.wakers.lock().unwrap_or_else(|e| e.into_inner());
+                // Relaxed: under the lock that registrations take.
+                hub.wakers_pending.store(false, Ordering::Relaxed);
+                std::mem::take(&mut *wakers)
+            };
+            for w in woken {
+                w.wake();
             }
+            if hub.is_closed() {
+                return;
+            }
+            sync::wait(&hub.bridge, seen);
         });
     }
 }

@@ -172,7 +172,7 @@ impl<K, V> RawCtrie<K, V> {
             let committed = (*d).state.load(Ordering::Acquire) == COMMITTED;
             // `rdcss_complete` swung the root away from `d` (or found it swung), and `d` is never
             // installed again, so only threads pinned now can still hold it.
-            guard.defer_unchecked(move || Descriptor::free(d));
+            super::reclaim::retire(guard, move || Descriptor::free(d));
             committed
         }
     }

@@ -80,6 +80,44 @@ fn count_overflow() -> ! {
     std::process::abort()
 }
 
+std::thread_local! {
+    /// Deferred functions this thread queued since it last flushed (see [`retire`]).
+    static QUEUED: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+}
+
+/// How many deferred functions a thread queues before it helps collect.
+const FLUSH_EVERY: u32 = 128;
+
+/// Queues `f` to run after a grace period, and keeps the backlog bounded.
+///
+/// crossbeam-epoch collects garbage only on every 128th outermost pin, at most 8 bags of 64
+/// functions each time. A writer that pins once for a batch of operations (a [`CtrieRef`]
+/// held across many writes, a snapshot-cache thread) queues garbage faster than that, and the
+/// backlog, with the memory it holds, would grow without bound. So every `FLUSH_EVERY` deferred
+/// functions the thread flushes its guard: it hands its bag over and collects what has expired,
+/// which is always more than it just queued.
+///
+/// # Safety
+/// As [`Guard::defer_unchecked`]: `f` may only touch what stays valid until it runs.
+///
+/// [`CtrieRef`]: crate::CtrieRef
+pub(crate) unsafe fn retire<F: FnOnce()>(guard: &Guard, f: F) {
+    // SAFETY: forwarded.
+    unsafe { guard.defer_unchecked(f) };
+    let flush = QUEUED
+        .try_with(|q| {
+            let n = q.get() + 1;
+            q.set(if n >= FLUSH_EVERY { 0 } else { n });
+            n >= FLUSH_EVERY
+        })
+        .unwrap_or(false);
+    if flush {
+        // Running expired deferred functions here is fine: they only free nodes that have been
+        // unreachable for a grace period. Functions they queue count towards the next flush.
+        guard.flush();
+    }
+}
+
 /// +1 unless the count already reached zero. Returns whether the reference was acquired.
 #[inline]
 pub(crate) fn try_acquire(rc: &AtomicUsize) -> bool {
@@ -133,7 +171,7 @@ pub(crate) unsafe fn release_snode<K, V>(s: *mut SNode<K, V>, guard: &Guard) {
     if release_count(unsafe { &(*s).rc }) {
         // SAFETY: count zero: no edge points at `s` any more; deferring the destruction past a
         // grace period makes sure no pinned thread still reads it (R1).
-        unsafe { guard.defer_unchecked(move || SNode::destroy(s)) };
+        unsafe { retire(guard, move || SNode::destroy(s)) };
     }
 }
 
@@ -145,7 +183,7 @@ pub(crate) unsafe fn release_inode<K, V>(i: *mut INode<K, V>, guard: &Guard) {
     // SAFETY: the caller owns a reference, so `i` is live.
     if release_count(unsafe { &(*i).rc }) {
         // SAFETY: count zero: unreachable from any structure; destroyed after a grace period (R1).
-        unsafe { guard.defer_unchecked(move || destroy_inode(i)) };
+        unsafe { retire(guard, move || destroy_inode(i)) };
     }
 }
 
@@ -158,7 +196,7 @@ pub(crate) unsafe fn release_main<K, V>(m: *mut Main<K, V>, guard: &Guard) {
     if release_count(unsafe { &(*m).rc }) {
         // SAFETY: count zero: no I-node has it as committed main any more; destroyed after a
         // grace period (R1).
-        unsafe { guard.defer_unchecked(move || destroy_main(m)) };
+        unsafe { retire(guard, move || destroy_main(m)) };
     }
 }
 
@@ -276,7 +314,7 @@ fn defer_batch<K, V>(dead: Vec<Dead<K, V>>) {
     if !dead.is_empty() {
         let guard = &crossbeam_epoch::pin();
         // SAFETY: every node in `dead` just reached count zero.
-        unsafe { guard.defer_unchecked(move || destroy_batch(dead)) };
+        unsafe { retire(guard, move || destroy_batch(dead)) };
     }
 }
 
@@ -446,7 +484,7 @@ impl<K, V> Txn<K, V> {
                 // replaced it) and its children now belong to the replacement, so only its shell
                 // is freed; `last` reached count zero just now. Both wait for a grace period
                 // (R1, R2).
-                guard.defer_unchecked(move || {
+                retire(guard, move || {
                     Main::free_shell(old);
                     if let Some(d) = last {
                         let mut dead = Vec::new();
@@ -498,7 +536,7 @@ pub(crate) unsafe fn discard_target<K, V>(n: *mut Main<K, V>, installed: bool, g
     // SAFETY: per the contract.
     unsafe {
         if installed {
-            guard.defer_unchecked(move || Main::free_shell(n));
+            retire(guard, move || Main::free_shell(n));
         } else {
             Main::free_shell(n);
         }
