@@ -20,6 +20,12 @@ pub(crate) use loom::sync::{
     Arc,
 };
 
+#[cfg(not(ctrie_loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(ctrie_loom)]
+pub(crate) use loom::thread_local;
+
 /// Allocation goes through here so that loom can track leaks and double frees.
 pub(crate) mod alloc {
     #[cfg(ctrie_loom)]

@@ -69,7 +69,7 @@ impl Cache {
     pub fn new(config: Config) -> Self {
         let config = config.normalized();
         let hub = Hub::new();
-        hub.spawn_bridge();
+        Hub::spawn_bridge(&hub);
         let state: Ctrie<Bytes, Update> = Ctrie::new();
         let first = Arc::new(Breadcrumb::new(
             0,

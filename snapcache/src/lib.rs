@@ -83,3 +83,58 @@ pub use crate::stats::StatsSnapshot;
 pub use crate::types::{SyncStatus, Update, UpdateType};
 pub use crate::wait::{set_skip_recheck, CancelToken, Cancelled, NextFuture};
 pub use bytes::Bytes;
+
+/// Hooks for the loom models in `loom-tests` (built only under `--cfg snapcache_loom`): a
+/// breadcrumb chain without the processing thread, so a model can race one publication
+/// against followers.
+#[cfg(snapcache_loom)]
+#[doc(hidden)]
+pub mod loom_support {
+    use crate::sync::Arc;
+    use crate::wait::Hub;
+    use crate::{Breadcrumb, SyncStatus};
+
+    /// An initial breadcrumb and the hub it wakes followers through.
+    #[allow(missing_debug_implementations)]
+    pub struct Chain {
+        hub: Arc<Hub>,
+        /// The initial breadcrumb (sequence 0).
+        pub first: Arc<Breadcrumb>,
+    }
+
+    impl Chain {
+        /// A chain holding only the initial breadcrumb.
+        pub fn new() -> Self {
+            let hub = Hub::new();
+            let kvs = ctrie::Ctrie::new().read_only_snapshot();
+            let first = Arc::new(Breadcrumb::new(
+                0,
+                kvs,
+                Vec::new(),
+                SyncStatus::default(),
+                hub.clone(),
+            ));
+            Chain { hub, first }
+        }
+
+        /// Publishes breadcrumb 1 after the initial one, as the processing thread does.
+        pub fn publish(&self) {
+            let kvs = self.first.kvs.clone();
+            let next = Arc::new(Breadcrumb::new(
+                1,
+                kvs,
+                Vec::new(),
+                SyncStatus::InSync,
+                self.hub.clone(),
+            ));
+            self.first.link(next);
+            self.hub.notify();
+        }
+    }
+
+    impl Default for Chain {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}

@@ -129,8 +129,8 @@ impl Hub {
 
     /// Starts the bridge thread that wakes async followers when the publisher asks; it exits
     /// once the hub is closed.
-    pub(crate) fn spawn_bridge(self: &Arc<Self>) {
-        let hub = self.clone();
+    pub(crate) fn spawn_bridge(hub: &Arc<Self>) {
+        let hub = hub.clone();
         thread::spawn(move || loop {
             // Relaxed: only compared with the current value by the futex.
             let seen = hub.bridge.load(Ordering::Relaxed);

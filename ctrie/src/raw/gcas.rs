@@ -93,7 +93,9 @@ impl<K, V> RawCtrie<K, V> {
                 // GCAS and snapshot, at least one sees the other.
                 fence(Ordering::SeqCst);
                 let root = self.read_root(true, guard);
-                if (*root).gen == (*i).gen && !self.read_only {
+                // Seeded bug (ci/mutants.sh): commit without noticing snapshots.
+                let same_gen = (*root).gen == (*i).gen || cfg!(ctrie_mutant = "gcas_no_gen_check");
+                if same_gen && !self.read_only {
                     // AcqRel: Release publishes the decision, Acquire orders us after a rival
                     // decision if we lose. Acquire on failure: we reread `prev` next.
                     if (*m)
@@ -152,7 +154,7 @@ impl<K, V> RawCtrie<K, V> {
                 .compare_exchange(old, new, Ordering::AcqRel, Ordering::Relaxed)
                 .is_err()
             {
-                txn.abort(guard);
+                txn.abort();
                 discard_target(new, false, guard);
                 return false;
             }
@@ -165,7 +167,7 @@ impl<K, V> RawCtrie<K, V> {
                 // Failed: `gcas_complete` returned only after `i.main` was rolled back to `old`
                 // (it loops until it finds a committed node), so `new` is unreachable; other
                 // threads may still be reading its `prev`.
-                txn.abort(guard);
+                txn.abort();
                 discard_target(new, true, guard);
                 false
             }

@@ -27,7 +27,7 @@ use core::marker::PhantomData;
 use crossbeam_epoch::Guard;
 
 use self::node::{CNode, INode, Main};
-use self::reclaim::{acquire_held, release_inode, release_main, try_acquire};
+use self::reclaim::{acquire_held, release_later, release_now, try_acquire, Edge};
 use crate::sync::{next_generation, AtomicPtr, Ordering};
 
 /// A Ctrie root: the root pointer (an I-node, or an RDCSS descriptor tagged with bit 0) and
@@ -86,9 +86,17 @@ impl<K, V> RawCtrie<K, V> {
                 }
                 let renewed = INode::alloc(next_generation(), m);
                 if self.rdcss(r, m, renewed, guard) {
+                    if cfg!(ctrie_mutant = "ro_snapshot_live_root") {
+                        // Seeded bug (ci/mutants.sh): hand out the new live root, as the Go
+                        // port once did, so the "snapshot" keeps changing.
+                        acquire_held(&(*renewed).rc);
+                        release_later(Edge::I(r), guard);
+                        return renewed;
+                    }
                     return r;
                 }
-                release_main(m, guard);
+                // Speculative and never published: released at once (R1).
+                release_now(Edge::M(m));
                 // Never published: the descriptor was aborted, so no one swung the root to it.
                 INode::free_shell(renewed);
             }
@@ -121,7 +129,7 @@ impl<K, V> RawCtrie<K, V> {
             let m = self.gcas_read(r, guard);
             acquire_held(&(*m).rc);
             let root = INode::alloc(next_generation(), m);
-            release_inode(r, guard);
+            release_later(Edge::I(r), guard);
             RawCtrie::with_root(root, false)
         }
     }
@@ -145,7 +153,8 @@ impl<K, V> RawCtrie<K, V> {
                 let r = self.read_root(false, guard);
                 let m = self.gcas_read(r, guard);
                 if self.rdcss(r, m, fresh, guard) {
-                    release_inode(r, guard);
+                    // Readers may still be walking the old trie: release it after them (R1).
+                    release_later(Edge::I(r), guard);
                     return;
                 }
             }
@@ -172,8 +181,8 @@ impl<K, V> Drop for RawCtrie<K, V> {
         // I-node, not a descriptor.
         let r: *mut INode<K, V> = self.root.load(Ordering::Relaxed).cast();
         debug_assert_eq!(r as usize & 1, 0);
-        // SAFETY: we own one edge to the root; other tries may share it or its descendants, so
-        // it is released, not freed (R1).
-        unsafe { release_inode(r, guard) };
+        // SAFETY: we own one edge to the root. Threads may still be reading through it (an
+        // iterator's entries live as long as its guard), so the release waits for them (R1).
+        unsafe { release_later(Edge::I(r), guard) };
     }
 }

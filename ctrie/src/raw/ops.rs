@@ -98,7 +98,7 @@ impl<K, V> RawCtrie<K, V> {
             match self.renewed_at(txn, cn, pos, gen, guard) {
                 Ok(n) => self.gcas(i, m, n, txn, guard),
                 Err(_) => {
-                    txn.abort(guard);
+                    txn.abort();
                     false
                 }
             }
@@ -313,7 +313,7 @@ impl<K, V> RawCtrie<K, V> {
             Ok(n) => unsafe { self.gcas(i, m, n, txn, guard) },
             Err(_) => {
                 // SAFETY: nothing was published.
-                unsafe { txn.abort(guard) };
+                unsafe { txn.abort() };
                 false
             }
         }
