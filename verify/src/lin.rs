@@ -52,7 +52,7 @@ impl Op {
     fn apply(self, state: &mut Option<V>) -> bool {
         match self {
             Op::Get(r) => r == *state,
-            Op::Insert(v, r) => r == std::mem::replace(state, Some(v)),
+            Op::Insert(v, r) => r == state.replace(v),
             Op::InsertIfAbsent(v, r) => {
                 if r != *state {
                     return false;
