@@ -264,21 +264,18 @@ pub fn run_threads(hasher: FuzzHasher, threads: &[&[ThreadOp]], keys: u64) {
                     next
                 };
                 let mut last = 0;
+                let mut snapshots = Vec::new();
                 for op in ops.iter() {
                     use lin::{Op, What};
                     match *op {
                         ThreadOp::Snapshot => {
                             // The response is stamped when the snapshot is taken; its contents
-                            // are read afterwards and must still be those of that interval.
+                            // are read only after the thread's last operation, and must still
+                            // be those of that interval.
                             let invoke = rec.now();
                             let snap = m.read_only_snapshot();
                             let response = rec.now();
-                            let view = snap.iter().map(|(k, v)| (*k, *v)).collect();
-                            rec.push(lin::Event {
-                                invoke,
-                                response,
-                                what: What::Snapshot(view),
-                            });
+                            snapshots.push((invoke, response, snap));
                         }
                         ThreadOp::Get(k) => {
                             let k = k as u64 % keys;
@@ -331,6 +328,14 @@ pub fn run_threads(hasher: FuzzHasher, threads: &[&[ThreadOp]], keys: u64) {
                             });
                         }
                     }
+                }
+                for (invoke, response, snap) in snapshots {
+                    let view = snap.iter().map(|(k, v)| (*k, *v)).collect();
+                    rec.push(lin::Event {
+                        invoke,
+                        response,
+                        what: lin::What::Snapshot(view),
+                    });
                 }
             });
         }

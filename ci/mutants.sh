@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Shows that the plain test suites catch seeded bugs (cfg ctrie_mutant, see VERIFICATION.md):
+# each mutant build must make the named test fail. (loom-tests/run.sh does the same for the loom
+# models.) ~2-3 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUST_BACKTRACE=0
+
+expect_failure() {
+    local mutant=$1 package=$2 test=$3 filter=$4
+    if RUSTFLAGS="--cfg ctrie_mutant=\"$mutant\"" cargo test -q --release -p "$package" --test "$test" \
+        --target-dir target/mutant -- "$filter" >/tmp/mutant.log 2>&1; then
+        echo "FAIL: seeded bug $mutant went unnoticed by $package/$test::$filter" >&2
+        exit 1
+    fi
+    echo "ok: seeded bug $mutant caught by $package/$test::$filter: $(grep -m1 -E 'panicked|not linearizable|failed:|never dropped' /tmp/mutant.log | sed 's/^ *//' | cut -c1-120)"
+}
+
+expect_failure ro_snapshot_live_root verify linearizability snapshot_heavy_histories_are_linearizable
+expect_failure gcas_no_gen_check verify linearizability snapshot_heavy_histories_are_linearizable
+expect_failure gcas_no_gen_check ctrie concurrent per_writer_rounds_are_seen_in_order
+expect_failure ro_snapshot_live_root ctrie concurrent prefix_under_ordered_inserts
+expect_failure leak_dropped ctrie drops exactly_once_random_histories
