@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the ctrie test suite under Miri.
+# Runs the ctrie test suite (or MIRI_PACKAGE's) under Miri.
 #
 # * Tree Borrows, not Stacked Borrows: crossbeam-epoch trips Stacked Borrows (crossbeam issue
 #   #545). Strict provenance is off for the same reason: crossbeam-epoch casts integers to
@@ -15,4 +15,4 @@ cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-symbolic-alignment-check}"
 cargo +nightly miri setup >/dev/null
-cargo +nightly miri test -p ctrie "$@"
+cargo +nightly miri test -p "${MIRI_PACKAGE:-ctrie}" "$@"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The long verification tier (not run by .ci/run; takes a few hours on 2 cores):
+# loom at 3 preemptions, an hour of fuzzing per target, the sanitizers, the seeded bugs, Miri of
+# both crates, and longer linearizability stress.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export RUST_BACKTRACE=0
+LOOM_MAX_PREEMPTIONS=3 bash loom-tests/run.sh
+bash ci/mutants.sh
+bash ci/sanitize.sh
+bash ci/miri.sh
+MIRI_PACKAGE=snapcache bash ci/miri.sh
+LIN_ROUNDS=50000 cargo test --release -p verify --test linearizability
+FUZZ_SECONDS=3600 bash ci/fuzz.sh
+echo "long tier: all passed"
