@@ -31,3 +31,14 @@ RUSTFLAGS="-Zsanitizer=thread --cfg crossbeam_sanitize --cfg crossbeam_sanitize_
     cargo +nightly test -Zbuild-std --target "$TARGET" --target-dir target/tsan \
     -p ctrie -p snapcache -p verify --tests
 echo "sanitizers: clean"
+
+# The check must be able to fail: AddressSanitizer has to report the seeded use-after-free
+# (cfg ctrie_mutant = "free_early": a replaced value is freed without a grace period).
+echo "== AddressSanitizer on the seeded bug free_early (must fail)"
+if RUSTFLAGS="-Zsanitizer=address --cfg crossbeam_sanitize --cfg ctrie_mutant=\"free_early\"" \
+    cargo +nightly test -Zbuild-std --target "$TARGET" --target-dir target/asan-mutant \
+    -p ctrie --test reference_scala >/tmp/asan-mutant.log 2>&1; then
+    echo "FAIL: AddressSanitizer missed the seeded use-after-free" >&2
+    exit 1
+fi
+echo "ok: $(grep -m1 -o 'AddressSanitizer: [a-z-]*' /tmp/asan-mutant.log)"

@@ -63,6 +63,11 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+// The README's examples (of both crates) are compiled and run as doc tests here.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
+
 mod breadcrumb;
 mod cache;
 mod config;
