@@ -38,6 +38,11 @@ expect_failure() {
         echo "FAIL: seeded bug $mutant went unnoticed by $model" >&2
         exit 1
     fi
+    # Only loom's own report counts as a catch.
+    if ! grep -qE 'leaked|panicked|deadlock' <<<"$out"; then
+        echo "FAIL: $model failed under $mutant without a loom report: $out" >&2
+        exit 1
+    fi
     echo "ok: seeded bug $mutant caught by $model: $(grep -m1 -E 'leaked|failed|deadlock' <<<"$out" | sed 's/^ *//')"
 }
 expect_failure gcas_no_gen_check write_racing_a_read_only_snapshot_is_all_or_nothing
