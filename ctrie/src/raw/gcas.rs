@@ -26,12 +26,12 @@ pub(crate) const FAILED: usize = 1;
 
 #[inline]
 fn is_failed<K, V>(p: *mut Main<K, V>) -> bool {
-    p as usize & FAILED != 0
+    p.addr() & FAILED != 0
 }
 
 #[inline]
 fn untag<K, V>(p: *mut Main<K, V>) -> *mut Main<K, V> {
-    (p as usize & !FAILED) as *mut Main<K, V>
+    p.map_addr(|a| a & !FAILED)
 }
 
 impl<K, V> RawCtrie<K, V> {
@@ -111,7 +111,7 @@ impl<K, V> RawCtrie<K, V> {
                         return m;
                     }
                 } else {
-                    let failed = (prev as usize | FAILED) as *mut Main<K, V>;
+                    let failed = prev.map_addr(|a| a | FAILED);
                     // AcqRel/Acquire: as above. Losing the race means another decision exists.
                     let _ = (*m).prev.compare_exchange(
                         prev,

@@ -180,7 +180,7 @@ impl<K, V> Drop for RawCtrie<K, V> {
         // Relaxed: `&mut self` means no operation is in flight on this root, so it holds an
         // I-node, not a descriptor.
         let r: *mut INode<K, V> = self.root.load(Ordering::Relaxed).cast();
-        debug_assert_eq!(r as usize & 1, 0);
+        debug_assert_eq!(r.addr() & 1, 0);
         // SAFETY: we own one edge to the root. Threads may still be reading through it (an
         // iterator's entries live as long as its guard), so the release waits for them (R1).
         unsafe { release_later(Edge::I(r), guard) };

@@ -95,9 +95,11 @@ pub(crate) struct SNode<K, V> {
     pub(crate) value: V,
 }
 
-/// A branch of a C-node: a tagged pointer to an I-node (tag 0) or an S-node (tag 1).
+/// A branch of a C-node: a tagged pointer to an I-node (tag 0) or an S-node (tag 1). The tag is
+/// set and cleared with the strict-provenance address APIs, so the pointer keeps its provenance
+/// (no integer-to-pointer casts; Miri checks this).
 pub(crate) struct Branch<K, V> {
-    raw: usize,
+    raw: *mut u8,
     _marker: PhantomData<*const (K, V)>,
 }
 
@@ -123,24 +125,24 @@ const SNODE_TAG: usize = 1;
 
 impl<K, V> Branch<K, V> {
     pub(crate) fn inode(i: *mut INode<K, V>) -> Self {
-        debug_assert_eq!(i as usize & SNODE_TAG, 0);
+        debug_assert_eq!(i.addr() & SNODE_TAG, 0);
         Branch {
-            raw: i as usize,
+            raw: i.cast(),
             _marker: PhantomData,
         }
     }
     pub(crate) fn snode(s: *mut SNode<K, V>) -> Self {
-        debug_assert_eq!(s as usize & SNODE_TAG, 0);
+        debug_assert_eq!(s.addr() & SNODE_TAG, 0);
         Branch {
-            raw: s as usize | SNODE_TAG,
+            raw: s.cast::<u8>().map_addr(|a| a | SNODE_TAG),
             _marker: PhantomData,
         }
     }
     pub(crate) fn get(self) -> BranchRef<K, V> {
-        if self.raw & SNODE_TAG == 0 {
-            BranchRef::I(self.raw as *mut INode<K, V>)
+        if self.raw.addr() & SNODE_TAG == 0 {
+            BranchRef::I(self.raw.cast())
         } else {
-            BranchRef::S((self.raw & !SNODE_TAG) as *mut SNode<K, V>)
+            BranchRef::S(self.raw.map_addr(|a| a & !SNODE_TAG).cast())
         }
     }
 }

@@ -73,13 +73,11 @@ impl<K, V> RawCtrie<K, V> {
             // Acquire: pairs with the Release CAS that installed the root (or descriptor), making
             // its contents visible.
             let r = self.root.load(Ordering::Acquire);
-            if r as usize & DESC == 0 {
+            if r.addr() & DESC == 0 {
                 return r.cast();
             }
             // SAFETY: a descriptor read while pinned is live (retired through the epoch).
-            unsafe {
-                self.rdcss_complete((r as usize & !DESC) as *mut Descriptor<K, V>, abort, guard)
-            };
+            unsafe { self.rdcss_complete(r.map_addr(|a| a & !DESC).cast(), abort, guard) };
         }
     }
 
@@ -123,7 +121,7 @@ impl<K, V> RawCtrie<K, V> {
             } else {
                 (*d).old
             };
-            let tagged = (d as usize | DESC) as *mut u8;
+            let tagged = d.cast::<u8>().map_addr(|a| a | DESC);
             // AcqRel: Release publishes the new root's contents to readers of the root; Relaxed on
             // failure: someone else already swung it, we read nothing from the result.
             let _ = self.root.compare_exchange(
@@ -154,7 +152,7 @@ impl<K, V> RawCtrie<K, V> {
     ) -> bool {
         debug_assert!(!self.read_only);
         let d = Descriptor::alloc(old, expected, new);
-        let tagged = (d as usize | DESC) as *mut u8;
+        let tagged = d.cast::<u8>().map_addr(|a| a | DESC);
         // AcqRel: Release publishes the descriptor's fields; Relaxed on failure: we only retry.
         if self
             .root
