@@ -6,6 +6,7 @@
 pub mod fanout;
 pub mod maps;
 pub mod suite;
+pub mod whole;
 pub mod workload;
 
 pub use maps::{fill, Contrie, Ctrie, DashMap, Map, Ops, Papaya, Scc};
