@@ -1,1 +1,0 @@
-//! The fan-out comparison (filled in below).
