@@ -23,7 +23,7 @@ use benches::suite::mix;
 use benches::whole::Whole;
 use benches::workload::{keys, random_keys, KeySpace, WRITES};
 use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion, Throughput,
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
@@ -61,7 +61,7 @@ fn snapshot_cost<M: Whole>(g: &mut Group, sizes: &[usize]) {
     for &n in sizes {
         let ks = random_keys(n, 2);
         let mut map = None;
-        g.bench_function(format!("{}/{n}", M::NAME), |b| {
+        g.bench_function(BenchmarkId::new(M::NAME, n), |b| {
             let m = map.get_or_insert_with(|| filled::<M>(&ks));
             with_writer(m, &ks, || {
                 b.iter_batched(|| (), |()| m.snapshot(), BatchSize::SmallInput)

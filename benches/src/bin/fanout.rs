@@ -165,7 +165,8 @@ fn main() {
                 followers: 1,
                 stalled,
             };
-            let r = run(v, &w, sc, &env);
+            let mut r = run(v, &w, sc, &env);
+            r.memory_run = true;
             kib[i] = r.heap_growth_bytes as f64 / 1024.0;
             records.push(r);
         }

@@ -263,6 +263,10 @@ pub struct Record {
     pub lag_samples: usize,
     /// Heap growth during production, in bytes.
     pub heap_growth_bytes: isize,
+    /// Whether this is one of the memory runs (1 follower, with or without a stalled one)
+    /// rather than one of the scaling runs.
+    #[serde(default)]
+    pub memory_run: bool,
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -309,5 +313,6 @@ pub fn run(variant: &str, w: &Workload, sc: Scenario, env: &Env) -> Record {
         lag_p99_us: percentile(&lags, 0.99),
         lag_samples: lags.len(),
         heap_growth_bytes: m.heap_growth,
+        memory_run: false,
     }
 }
