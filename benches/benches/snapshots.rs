@@ -80,12 +80,12 @@ fn iterate_while_writing<M: Whole>(g: &mut Group, ks: &[u64]) {
 
 fn len<M: Whole>(g: &mut Group, ks: &[u64]) {
     let mut map = None;
-    if M::new().len().is_none() {
+    if M::new().exact_len().is_none() {
         return;
     }
     g.bench_function(M::NAME, |b| {
         let m = map.get_or_insert_with(|| filled::<M>(ks));
-        b.iter(|| m.len())
+        b.iter(|| m.exact_len())
     });
 }
 

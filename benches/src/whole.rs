@@ -18,7 +18,7 @@ pub trait Whole: Map {
     /// Sums the values of a full iteration (over a snapshot where the map has them).
     fn iterate(&self) -> u64;
     /// The number of entries, if the map can tell it.
-    fn len(&self) -> Option<usize>;
+    fn exact_len(&self) -> Option<usize>;
 }
 
 /// A copy of entries into a vector (what a copying snapshot is).
@@ -33,7 +33,7 @@ impl<S: Hasher> Whole for Ctrie<S> {
         let s = self.0.read_only_snapshot();
         s.iter().map(|(_, v)| *v).fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
 }
@@ -50,7 +50,7 @@ impl<S: Hasher> Whole for Papaya<S> {
             .map(|(_, v)| *v)
             .fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
 }
@@ -65,7 +65,7 @@ impl<S: Hasher> Whole for DashMap<S> {
     fn iterate(&self) -> u64 {
         self.0.iter().map(|e| *e.value()).fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
 }
@@ -82,7 +82,7 @@ impl<S: Hasher> Whole for Scc<S> {
         self.0.scan(|_, v| sum = sum.wrapping_add(*v));
         sum
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
 }
@@ -100,7 +100,7 @@ impl<S: Hasher> Whole for Contrie<S> {
     fn iterate(&self) -> u64 {
         self.0.iter().map(|e| *e.value()).fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         None
     }
 }
@@ -117,7 +117,7 @@ impl<S: Hasher> Whole for Flurry<S> {
             .map(|(_, v)| *v)
             .fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
 }
@@ -131,7 +131,7 @@ impl<S: Hasher> Whole for RwLockMap<S> {
         let m = self.0.read().unwrap();
         m.values().copied().fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.read().unwrap().len())
     }
 }
@@ -145,7 +145,7 @@ impl<S: Hasher> Whole for ArcSwapImbl<S> {
         let m = self.current.load_full();
         m.values().copied().fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.current.load().len())
     }
 }
@@ -163,7 +163,7 @@ impl Whole for SkipMap {
     fn iterate(&self) -> u64 {
         self.0.iter().map(|e| *e.value()).fold(0, u64::wrapping_add)
     }
-    fn len(&self) -> Option<usize> {
+    fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
 }

@@ -4,9 +4,11 @@
 //!
 //! ```sh
 //! cargo run --release -p benches --bin report -- \
-//!     [--criterion target/criterion] [--fanout target/fanout/fanout.json] [--out benches/report]
+//!     [--criterion target/criterion] [--fanout target/fanout/fanout.json] \
+//!     [--memory target/memory.md] [--out benches/report]
 //! ```
-//! Times are criterion's median estimates.
+//! Times are criterion's median estimates. The memory table (the output of the `memory`
+//! binary, saved by `benches/run.sh`) is copied in as it is, if present.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -426,6 +428,7 @@ fn main() {
     let mut criterion = PathBuf::from("target/criterion");
     let mut fan = PathBuf::from("target/fanout/fanout.json");
     let mut out = PathBuf::from("benches/report");
+    let mut memory = PathBuf::from("target/memory.md");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_else(|| {
@@ -436,6 +439,7 @@ fn main() {
             "--criterion" => criterion = v.into(),
             "--fanout" => fan = v.into(),
             "--out" => out = v.into(),
+            "--memory" => memory = v.into(),
             _ => {
                 eprintln!("unknown flag {a}");
                 std::process::exit(2)
@@ -480,6 +484,14 @@ fn main() {
             "no criterion results under {} (skipped)",
             criterion.display()
         );
+    }
+    match std::fs::read_to_string(&memory) {
+        Ok(m) => {
+            md.push_str("## Memory per entry (system allocator)\n\n");
+            md.push_str(&m);
+            md.push('\n');
+        }
+        Err(_) => eprintln!("no memory table at {} (skipped)", memory.display()),
     }
     fanout(&mut md, &fan, &out);
     let path = out.join("report.md");
