@@ -1,7 +1,7 @@
 //! `tokio::sync::broadcast` (capacity [`CAPACITY`] batches): the producer applies each batch
 //! to a shared source of truth and sends it under the same lock; a follower that gets
 //! `Lagged` copies the source of truth (state and sequence number) and skips the messages it
-//! already covers.
+//! already covers. A resync counts as one lag sample: the age of the state it copied.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -24,12 +24,16 @@ struct Msg {
     batch: Arc<Vec<(u32, u32)>>,
 }
 
-/// The state after batch `.0` (1-based; 0 = nothing yet).
-type Truth = RwLock<(u64, Vec<u32>)>;
+/// The state after batch `seq` (1-based; 0 = nothing yet), published at `at`.
+struct Truth {
+    seq: u64,
+    at: SystemTime,
+    state: Vec<u32>,
+}
 
 struct Input {
     rx: broadcast::Receiver<Msg>,
-    truth: Arc<Truth>,
+    truth: Arc<RwLock<Truth>>,
     last: u64,
     keys: usize,
 }
@@ -55,8 +59,12 @@ fn step(
         }
         Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => {
             let t = i.truth.read().unwrap();
-            *seq = t.0;
-            state.clone_from(&t.1);
+            *seq = t.seq;
+            state.clone_from(&t.state);
+            // How stale the follower was when it caught up.
+            if r.record && t.seq > 0 {
+                lags.push(lag_us(t.at));
+            }
         }
     }
 }
@@ -84,7 +92,11 @@ async fn task(mut i: Input, r: Role) -> Outcome {
 /// Runs the broadcast variant.
 pub fn run(w: &Workload, sc: Scenario, env: &Env) -> Measured {
     let (tx, _) = broadcast::channel::<Msg>(CAPACITY);
-    let truth = Arc::new(RwLock::new((0u64, vec![0u32; w.keys])));
+    let truth = Arc::new(RwLock::new(Truth {
+        seq: 0,
+        at: SystemTime::now(),
+        state: vec![0; w.keys],
+    }));
     let gate = Arc::new(AtomicBool::new(false));
     let last = w.batches.len() as u64;
     let roles = roles(sc.followers, sc.stalled.then_some(&gate));
@@ -108,13 +120,14 @@ pub fn run(w: &Workload, sc: Scenario, env: &Env) -> Measured {
     let start = Instant::now();
     for (n, b) in w.batches.iter().enumerate() {
         let mut t = truth.write().unwrap();
-        apply(&mut t.1, b);
-        t.0 = n as u64 + 1;
+        apply(&mut t.state, b);
+        t.seq = n as u64 + 1;
+        t.at = SystemTime::now();
         // No receivers left is fine: every follower may already be done.
         let _ = tx.send(Msg {
-            seq: t.0,
-            at: SystemTime::now(),
-            batch: b.clone(),
+            seq: t.seq,
+            at: t.at,
+            batch: Arc::new(b.to_vec()),
         });
     }
     let producer = start.elapsed();

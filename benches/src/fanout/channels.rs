@@ -61,7 +61,7 @@ pub fn run(w: &Workload, sc: Scenario, env: &Env) -> Measured {
     let base = (env.live_bytes)();
     let start = Instant::now();
     for b in &w.batches {
-        let m: Msg = Arc::new((SystemTime::now(), b.clone()));
+        let m: Msg = Arc::new((SystemTime::now(), Arc::new(b.to_vec())));
         for tx in &txs {
             tx.send(m.clone()).expect("followers wait for every batch");
         }
