@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs the benchmark suite, then the report tool (benches/report/report.md + SVG plots).
 #
-#   benches/run.sh quick   # < 10 minutes on 2 cores: 100k keys, criterion --quick, a subset
+#   benches/run.sh quick   # < 10 minutes on 2 cores: every benchmark at 100k keys (snapshot
+#                          # sizes up to 100k), criterion --quick with short times, fan-out
+#                          # up to 1,000 followers
 #   benches/run.sh full    # everything at 1M keys (hours on 2 cores); BENCH_10M=1 adds 10M
 #                          # snapshot sizes
 #
-# Extra arguments are passed to every criterion run (e.g. a filter is NOT advisable here:
-# run `cargo bench -p benches --bench maps -- <filter>` directly instead).
+# Extra arguments are passed to every criterion run (criterion options; for a subset run
+# `cargo bench -p benches --bench maps -- <filter>` directly instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +25,10 @@ case "$mode" in
 quick)
     export BENCH_KEYS=100000 BENCH_SNAPSHOT_MAX=100000
     crit=(--quick --warm-up-time 0.2 --measurement-time 0.5 "$@")
-    say "maps (system allocator, std hasher, every map)"
-    cargo bench -p benches --bench maps -- "${crit[@]}" '/std/system'
-    say "maps (mimalloc, foldhash, ctrie/papaya/dashmap, mixes)"
-    cargo bench -p benches --bench maps_mimalloc -- "${crit[@]}" \
-        '^mix_[a-z_]+/(ctrie|papaya|dashmap)/foldhash/mimalloc/'
+    say "maps (system allocator)"
+    cargo bench -p benches --bench maps -- "${crit[@]}"
+    say "maps (mimalloc)"
+    cargo bench -p benches --bench maps_mimalloc -- "${crit[@]}"
     say "snapshots"
     cargo bench -p benches --bench snapshots -- "${crit[@]}"
     say "fan-out"
