@@ -151,15 +151,23 @@ fn plot(
     for &(x, y) in all {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
-    let pad = |a: f64, b: f64| {
-        if (b - a).abs() < 1e-9 {
-            0.5
+    // Log axes span whole decades (labelled at each power of ten); linear ones get a margin.
+    let range = |a: f64, b: f64, log: bool, from_zero: bool| -> (f64, f64, usize) {
+        if log {
+            let (lo, hi) = (a.floor(), b.ceil().max(a.floor() + 1.0));
+            (lo, hi, (hi - lo) as usize + 1)
         } else {
-            (b - a) * 0.05
+            let pad = if (b - a).abs() < 1e-9 {
+                0.5
+            } else {
+                (b - a) * 0.05
+            };
+            let lo = if from_zero { 0f64.min(a) } else { a - pad };
+            (lo, b + pad, ((b - a).round() as usize + 1).clamp(2, 10))
         }
     };
-    let (px, py) = (pad(x0, x1), pad(y0, y1));
-    let y0 = if log_y { y0 - py } else { 0f64.min(y0) };
+    let (x0, x1, nx) = range(x0, x1, log_x, false);
+    let (y0, y1, ny) = range(y0, y1, log_y, true);
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -167,7 +175,7 @@ fn plot(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((x0 - px)..(x1 + px), y0..(y1 + py))?;
+        .build_cartesian_2d(x0..x1, y0..y1)?;
     let real = |v: f64, log: bool| if log { 10f64.powf(v) } else { v };
     let label = |v: f64| {
         if v.abs() >= 1e4 || (v != 0.0 && v.abs() < 1e-2) {
@@ -183,6 +191,8 @@ fn plot(
         .configure_mesh()
         .x_desc(xl)
         .y_desc(yl)
+        .x_labels(nx)
+        .y_labels(if log_y { ny } else { 10 })
         .x_label_formatter(&|v| label(real(*v, log_x)))
         .y_label_formatter(&|v| label(real(*v, log_y)))
         .draw()?;

@@ -3,7 +3,8 @@
 //!
 //! Variants (one module each): [`snap`] (snapcache breadcrumbs), [`broadcast`]
 //! (`tokio::sync::broadcast`, resyncing from a shared source of truth on `Lagged`), [`watch`]
-//! (`tokio::sync::watch<Arc<imbl::HashMap>>`, followers diff versions) and [`channels`] (one
+//! (`tokio::sync::watch<Arc<imbl::HashMap>>`, followers diff versions; also with imbl's
+//! `OrdMap`, whose diff is structural) and [`channels`] (one
 //! unbounded `crossbeam-channel` per follower).
 //!
 //! Followers are blocking threads up to [`MAX_THREADS`], async tasks on a 2-worker tokio
@@ -33,7 +34,13 @@ pub const MAX_THREADS: usize = 64;
 const RECORDED: usize = 100;
 
 /// The names of the variants, in run order.
-pub const VARIANTS: [&str; 4] = ["snapcache", "broadcast", "watch_imbl", "crossbeam_channels"];
+pub const VARIANTS: [&str; 5] = [
+    "snapcache",
+    "broadcast",
+    "watch_imbl",
+    "watch_imbl_ord",
+    "crossbeam_channels",
+];
 
 /// The producer's updates, in batches: `(key, value)` with value 0 for a deletion.
 pub struct Workload {
@@ -295,7 +302,8 @@ pub fn run(variant: &str, w: &Workload, sc: Scenario, env: &Env) -> Record {
     let m = match variant {
         "snapcache" => snap::run(w, sc, env),
         "broadcast" => broadcast::run(w, sc, env),
-        "watch_imbl" => watch::run(w, sc, env),
+        "watch_imbl" => watch::run::<watch::Hash>(w, sc, env),
+        "watch_imbl_ord" => watch::run::<watch::Ord>(w, sc, env),
         "crossbeam_channels" => channels::run(w, sc, env),
         _ => panic!("unknown variant {variant}"),
     };
