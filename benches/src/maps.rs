@@ -330,3 +330,28 @@ macro_rules! for_each_map {
         }
     }};
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn semantics<M: Map, H: Hasher>() {
+        let m = M::new();
+        fill(&m, &[1, 2, 3]);
+        m.batch(|o| {
+            assert_eq!(o.get(2), Some(2), "{}", M::NAME);
+            o.insert(2, 20);
+            assert_eq!(o.get(2), Some(20), "{}", M::NAME);
+            o.remove(2);
+            assert_eq!(o.get(2), None, "{}", M::NAME);
+            assert_eq!(o.get(4), None, "{}", M::NAME);
+        });
+    }
+
+    /// Every adapter inserts, replaces, reads and removes.
+    #[test]
+    fn adapters_behave_as_maps() {
+        crate::for_each_map!(Std, semantics());
+        crate::for_each_map!(Fold, semantics());
+    }
+}

@@ -167,3 +167,32 @@ impl Whole for SkipMap {
         Some(self.0.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::{fill, Std};
+
+    fn check<M: Whole>() {
+        let m = M::new();
+        fill(&m, &[1, 2, 3, 40]);
+        assert_eq!(m.iterate(), 46, "{}", M::NAME);
+        if let Some(n) = m.exact_len() {
+            assert_eq!(n, 4, "{}", M::NAME);
+        }
+        drop(m.snapshot());
+    }
+
+    #[test]
+    fn whole_map_operations_see_every_entry() {
+        check::<Ctrie<Std>>();
+        check::<Papaya<Std>>();
+        check::<DashMap<Std>>();
+        check::<Scc<Std>>();
+        check::<Contrie<Std>>();
+        check::<Flurry<Std>>();
+        check::<RwLockMap<Std>>();
+        check::<ArcSwapImbl<Std>>();
+        check::<SkipMap>();
+    }
+}

@@ -337,3 +337,35 @@ pub fn run(variant: &str, w: &Workload, sc: Scenario, env: &Env) -> Record {
         memory_run: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_count() -> isize {
+        0
+    }
+
+    /// Every variant, with threads, with tasks (more than [`MAX_THREADS`] followers) and with
+    /// a stalled follower, ends with every follower in the producer's state (`run` asserts it).
+    #[test]
+    fn every_variant_delivers_the_final_state() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let env = Env {
+            rt: &rt,
+            live_bytes: no_count,
+        };
+        let w = Workload::new(50, 600, 7, 3);
+        assert_eq!(w.updates(), 600);
+        for v in VARIANTS {
+            for (followers, stalled) in [(3, false), (MAX_THREADS + 6, false), (1, true)] {
+                let r = run(v, &w, Scenario { followers, stalled }, &env);
+                assert_eq!((r.followers, r.updates, r.batch), (followers, 600, 7));
+            }
+        }
+    }
+}
