@@ -339,12 +339,12 @@ mod tests {
         let m = M::new();
         fill(&m, &[1, 2, 3]);
         m.batch(|o| {
-            assert_eq!(o.get(2), Some(2), "{}", M::NAME);
+            assert_eq!(o.get(2), Some(2), "{}/{}", M::NAME, H::LABEL);
             o.insert(2, 20);
-            assert_eq!(o.get(2), Some(20), "{}", M::NAME);
+            assert_eq!(o.get(2), Some(20), "{}/{}", M::NAME, H::LABEL);
             o.remove(2);
-            assert_eq!(o.get(2), None, "{}", M::NAME);
-            assert_eq!(o.get(4), None, "{}", M::NAME);
+            assert_eq!(o.get(2), None, "{}/{}", M::NAME, H::LABEL);
+            assert_eq!(o.get(4), None, "{}/{}", M::NAME, H::LABEL);
         });
     }
 
