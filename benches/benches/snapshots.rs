@@ -3,8 +3,8 @@
 //!
 //! - `snapshot_cost/<map>/<n>`: a point-in-time copy of a map of n = 1k, 10k, 100k, 1M keys
 //!   (10M with `BENCH_10M=1`; `BENCH_SNAPSHOT_MAX` caps n) while one writer overwrites values;
-//!   O(1) for ctrie and `ArcSwap<imbl>`, O(n) copies for the others. The copy is dropped
-//!   outside the timing.
+//!   O(1) for ctrie (`read_only_snapshot()`; `ctrie_writable` is `snapshot()`) and
+//!   `ArcSwap<imbl>`, O(n) copies for the others. The copy is dropped outside the timing.
 //! - `iterate_while_writing/<map>`: one full iteration of a `BENCH_KEYS`-key map while one
 //!   writer runs (over a snapshot for ctrie and imbl; the `RwLock` blocks the writer).
 //! - `len/<map>`: `len()` of a `BENCH_KEYS`-key map (contrie has none).
@@ -70,6 +70,20 @@ fn snapshot_cost<M: Whole>(g: &mut Group, sizes: &[usize]) {
     }
 }
 
+/// ctrie's writable `snapshot()` (also O(1); later writes to either side copy paths lazily).
+fn ctrie_writable_snapshot(g: &mut Group, sizes: &[usize]) {
+    for &n in sizes {
+        let ks = random_keys(n, 2);
+        let mut map = None;
+        g.bench_function(BenchmarkId::new("ctrie_writable", n), |b| {
+            let m: &Ctrie<Std> = map.get_or_insert_with(|| filled(&ks));
+            with_writer(m, &ks, || {
+                b.iter_batched(|| (), |()| m.0.snapshot(), BatchSize::SmallInput)
+            });
+        });
+    }
+}
+
 fn iterate_while_writing<M: Whole>(g: &mut Group, ks: &[u64]) {
     let mut map = None;
     g.bench_function(M::NAME, |b| {
@@ -116,6 +130,7 @@ fn snapshots(c: &mut Criterion) {
     let mut g = c.benchmark_group("snapshot_cost");
     g.sample_size(10);
     each!(snapshot_cost(&mut g, &sizes));
+    ctrie_writable_snapshot(&mut g, &sizes);
     g.finish();
 
     let n = keys();
