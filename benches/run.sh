@@ -19,7 +19,8 @@ say() { printf '\n=== %s (%ds)\n' "$*" "$(( $(date +%s) - start ))"; }
 
 say "building"
 cargo bench -p benches --no-run
-cargo build --release -p benches --bins
+# The bench profile (release + debug info), so the binaries share the benches' build.
+cargo build --profile bench -p benches --bins
 
 case "$mode" in
 quick)

@@ -8,6 +8,7 @@
 //! ```
 //! Flags: `--full`, `--json PATH` [target/fanout/fanout.json], `--keys N`, `--updates N`,
 //! `--followers 1,100`, `--batches 1,100,1000`, `--variants snapcache,broadcast,...`.
+//! Defaults: 1,000 keys and 50,000 updates (10,000 keys and 200,000 updates with `--full`).
 //! A run is shortened (fewer updates) when followers x batches would exceed the delivery cap
 //! (20M quick, 200M full); the JSON records the updates actually sent.
 //!
@@ -68,7 +69,7 @@ fn parse() -> Result<Opts, String> {
     let mut o = Opts {
         json: "target/fanout/fanout.json".into(),
         keys: if full { 10_000 } else { 1_000 },
-        updates: if full { 100_000 } else { 10_000 },
+        updates: if full { 200_000 } else { 50_000 },
         cap: if full { 200_000_000 } else { 20_000_000 },
         followers: if full {
             vec![1, 100, 1_000, 10_000]
