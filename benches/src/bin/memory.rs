@@ -1,5 +1,6 @@
 //! Bytes per entry of each map after inserting `BENCH_KEYS` (default 1M) u64 keys/values in
-//! random order: `cargo run --release -p benches --bin memory`.
+//! random order: `cargo run --release -p benches --bin memory` (std's `RandomState`; the hasher
+//! does not change the layout).
 //!
 //! Counted with a wrapping global allocator over the system allocator: "requested" is the sum
 //! of the sizes asked for; "allocated" adds the allocator's own rounding and header, as reported
@@ -8,7 +9,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 
-use benches::{fill, keys, random_keys, Contrie, Ctrie, DashMap, Map, Papaya, Scc};
+use benches::maps::Hasher;
+use benches::{fill, for_each_map, keys, random_keys, Map};
 
 struct Counting;
 
@@ -53,7 +55,7 @@ fn settle() {
     }
 }
 
-fn measure<M: Map>(ks: &[u64]) {
+fn measure<M: Map, H: Hasher>(ks: &[u64]) {
     settle();
     let (r0, a0) = (REQUESTED.load(Relaxed), ALLOCATED.load(Relaxed));
     let m = M::new();
@@ -63,8 +65,9 @@ fn measure<M: Map>(ks: &[u64]) {
     let (r, a) = (REQUESTED.load(Relaxed) - r0, ALLOCATED.load(Relaxed) - a0);
     let n = ks.len() as f64;
     println!(
-        "| {:8} | {:6.1} | {:6.1} |",
+        "| {:12} | {:6} | {:9.1} | {:9.1} |",
         M::NAME,
+        H::LABEL,
         r as f64 / n,
         a as f64 / n
     );
@@ -75,11 +78,7 @@ fn main() {
     let n = keys();
     let ks = random_keys(n, 1);
     println!("{n} u64 keys and values, inserted in random order (bytes per entry)\n");
-    println!("| map      | requested | allocated |");
-    println!("|----------|-----------|-----------|");
-    measure::<Ctrie>(&ks);
-    measure::<Papaya>(&ks);
-    measure::<DashMap>(&ks);
-    measure::<Scc>(&ks);
-    measure::<Contrie>(&ks);
+    println!("| map          | hasher | requested | allocated |");
+    println!("|--------------|--------|-----------|-----------|");
+    for_each_map!(Std, measure(&ks));
 }
