@@ -133,6 +133,7 @@ impl Breadcrumb {
         NextFuture {
             current: self,
             blocked: false,
+            registered: None,
         }
     }
 

@@ -36,7 +36,7 @@ pub(crate) struct Hub {
     /// Set once the cache has shut down: no breadcrumb will ever be published again.
     closed: AtomicBool,
     /// Wakers of async followers waiting for the epoch to move, and whether there are any.
-    wakers: Mutex<Vec<Waker>>,
+    wakers: Mutex<Wakers>,
     wakers_pending: AtomicBool,
     /// The bridge thread sleeps on this word until the publisher has wakers for it to wake.
     bridge: AtomicU32,
@@ -49,7 +49,10 @@ impl Hub {
             epoch: AtomicU32::new(0),
             sleepers: AtomicU32::new(0),
             closed: AtomicBool::new(false),
-            wakers: Mutex::new(Vec::new()),
+            wakers: Mutex::new(Wakers {
+                list: Vec::new(),
+                drains: 0,
+            }),
             wakers_pending: AtomicBool::new(false),
             bridge: AtomicU32::new(0),
             stats: Stats::default(),
@@ -112,11 +115,19 @@ impl Hub {
     /// Registers an async follower's waker for the next epoch change. Returns `false` if the
     /// epoch already moved past `seen` (the caller then polls again at once; a waker it may
     /// have left behind is harmless).
-    fn register(&self, seen: u32, waker: &Waker) -> bool {
+    ///
+    /// `registered` is the future's record of its last registration: if the list has not been
+    /// drained since and the waker is the same, it is still listed and is not pushed again. So
+    /// a future polled many times between two publications (in a `select!`, say) is listed
+    /// once, and registering costs O(1) whatever the number of followers.
+    fn register(&self, seen: u32, waker: &Waker, registered: &mut Option<(u64, Waker)>) -> bool {
         {
             let mut wakers = self.wakers.lock().unwrap_or_else(|e| e.into_inner());
-            if !wakers.iter().any(|w| w.will_wake(waker)) {
-                wakers.push(waker.clone());
+            let listed = matches!(registered, Some((drains, w))
+                if *drains == wakers.drains && w.will_wake(waker));
+            if !listed {
+                wakers.list.push(waker.clone());
+                *registered = Some((wakers.drains, waker.clone()));
             }
             // Relaxed: ordered by F_REGISTER below; cleared by the bridge under the same lock.
             self.wakers_pending.store(true, Ordering::Relaxed);
@@ -138,7 +149,8 @@ impl Hub {
                 let mut wakers = hub.wakers.lock().unwrap_or_else(|e| e.into_inner());
                 // Relaxed: under the lock that registrations take.
                 hub.wakers_pending.store(false, Ordering::Relaxed);
-                std::mem::take(&mut *wakers)
+                wakers.drains += 1;
+                std::mem::take(&mut wakers.list)
             };
             for w in woken {
                 w.wake();
@@ -149,6 +161,12 @@ impl Hub {
             sync::wait(&hub.bridge, seen);
         });
     }
+}
+
+/// The wakers of async followers, and how many times the bridge has taken them all.
+struct Wakers {
+    list: Vec<Waker>,
+    drains: u64,
 }
 
 /// Test-only switch for the loom model of the lost wake-up: followers skip the re-check of the
@@ -251,6 +269,8 @@ impl std::error::Error for Cancelled {}
 pub struct NextFuture<'a> {
     pub(crate) current: &'a crate::Breadcrumb,
     pub(crate) blocked: bool,
+    /// The drain count and waker of this future's last registration (see `Hub::register`).
+    pub(crate) registered: Option<(u64, Waker)>,
 }
 
 impl Future for NextFuture<'_> {
@@ -267,7 +287,12 @@ impl Future for NextFuture<'_> {
             if hub.is_closed() {
                 return Poll::Ready(Err(Cancelled));
             }
-            if hub.register(seen, cx.waker()) {
+            let this = &mut *self;
+            if this
+                .current
+                .hub
+                .register(seen, cx.waker(), &mut this.registered)
+            {
                 self.blocked = true;
                 return Poll::Pending;
             }
@@ -280,5 +305,57 @@ impl fmt::Debug for NextFuture<'_> {
         f.debug_struct("NextFuture")
             .field("after", &self.current.sequence_number)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(snapcache_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn listed(hub: &Hub) -> usize {
+        hub.wakers.lock().unwrap().list.len()
+    }
+
+    #[test]
+    fn a_future_is_listed_once_per_drain() {
+        let hub = Hub::new();
+        let count = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut registered = None;
+        let seen = hub.epoch();
+        // Polled three times between publications: listed once.
+        for _ in 0..3 {
+            assert!(hub.register(seen, &waker, &mut registered));
+        }
+        assert_eq!(listed(&hub), 1);
+        // Another follower's waker is listed beside it.
+        let other = Waker::from(std::sync::Arc::new(Count(AtomicUsize::new(0))));
+        assert!(hub.register(seen, &other, &mut None));
+        assert_eq!(listed(&hub), 2);
+        // The bridge drains the list (as after a publication whose bump this follower has not
+        // seen yet): the next registration must list the waker again, or it would never wake.
+        {
+            let mut wakers = hub.wakers.lock().unwrap();
+            wakers.drains += 1;
+            wakers.list.clear();
+        }
+        assert!(hub.register(seen, &waker, &mut registered));
+        assert_eq!(listed(&hub), 1);
+        // A new waker for the same future (it moved to another task) is listed too.
+        let moved = Waker::from(std::sync::Arc::new(Count(AtomicUsize::new(0))));
+        assert!(hub.register(seen, &moved, &mut registered));
+        assert_eq!(listed(&hub), 2);
+        // A registration after the epoch moved reports it, so the caller polls again.
+        hub.notify();
+        assert!(!hub.register(seen, &waker, &mut registered));
     }
 }
