@@ -332,11 +332,16 @@ mod tests {
         let waker = Waker::from(count.clone());
         let mut registered = None;
         let seen = hub.epoch();
-        // Polled three times between publications: listed once.
+        // Polled three times between publications: listed once. (`Waker::will_wake` is
+        // best-effort: under Miri vtables have no unique address and it says false, which only
+        // costs duplicate wake-ups; so this part is not checked there.)
         for _ in 0..3 {
             assert!(hub.register(seen, &waker, &mut registered));
         }
-        assert_eq!(listed(&hub), 1);
+        if !cfg!(miri) {
+            assert_eq!(listed(&hub), 1);
+        }
+        hub.wakers.lock().unwrap().list.truncate(1);
         // Another follower's waker is listed beside it.
         let other = Waker::from(std::sync::Arc::new(Count(AtomicUsize::new(0))));
         assert!(hub.register(seen, &other, &mut None));
