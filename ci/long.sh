@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long verification tier (not run by .ci/run; takes a few hours on 2 cores):
-# loom at 3 preemptions, an hour of fuzzing per target, the sanitizers, the seeded bugs, Miri of
-# both crates, and longer linearizability stress.
+# loom at 3 preemptions with the seeded bugs (~15 min), the seeded bugs of the plain tests and
+# Miri (~5 min), the sanitizers with their seeded bug (~12 min), Miri of both crates (~10 min,
+# also in .ci/run), longer linearizability stress, and an hour of fuzzing per target (3 hours).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0
