@@ -51,3 +51,19 @@ if ! grep -q 'Undefined Behavior' /tmp/mutant.log; then
     exit 1
 fi
 echo "ok: seeded bug free_early caught by Miri: $(grep -m1 -E 'Undefined Behavior' /tmp/mutant.log | sed 's/^ *//' | cut -c1-120)"
+
+# The fuzzer itself, from an empty corpus (not the committed seeds), must find the seeded
+# read-only snapshot that reads the live root: ~2,000 executions, ~15 s once built.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+empty=$(mktemp -d)
+(cd fuzz && RUSTFLAGS='--cfg ctrie_mutant="ro_snapshot_live_root"' cargo +nightly fuzz run -O \
+    --target-dir target/mutant ctrie_ops "$empty" -- -max_total_time=300 >/tmp/mutant.log 2>&1) || true
+rm -rf "$empty"
+if ! grep -q 'libFuzzer: deadly signal' /tmp/mutant.log; then
+    tail -n 20 /tmp/mutant.log >&2
+    echo "FAIL: the fuzzer did not find ro_snapshot_live_root in 300 s" >&2
+    exit 1
+fi
+echo "ok: seeded bug ro_snapshot_live_root found by cargo fuzz (ctrie_ops) from an empty corpus: $(grep -m1 -oE '^#[0-9]+' /tmp/mutant.log | tail -1) executions logged before the crash"
