@@ -1,0 +1,79 @@
+//! `read_only_snapshot()` in a loop while one writer runs, for the two allocator binaries
+//! `snapshot_system` and `snapshot_mimalloc` (the allocator is a compile-time choice, so one
+//! binary each). Criterion's `snapshot_cost` measures the same with the system allocator; this
+//! loop also separates the cost of taking a snapshot from the reclamation its drop causes.
+//!
+//! ```sh
+//! cargo run --release -p benches --bin snapshot_system -- [keys, default 1000000]
+//! cargo run --release -p benches --bin snapshot_mimalloc -- [keys]
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::workload::random_keys;
+
+/// Fills a trie with `n` random keys, starts a writer overwriting them (64 per pin), and
+/// prints the mean time per `read_only_snapshot()` over rounds of 200,000: snapshots dropped at
+/// once (their garbage is reclaimed inside later calls, as in criterion's benchmark) and kept
+/// until the round ends (no reclamation inside the timing). Returns the medians of both.
+pub fn run(label: &str, n: usize) -> (f64, f64) {
+    let ks = random_keys(n, 2);
+    let m = ctrie::Ctrie::<u64, u64>::new();
+    {
+        let r = m.pin();
+        for &k in &ks {
+            r.insert(k, k);
+        }
+    }
+    let stop = AtomicBool::new(false);
+    let (dropped, kept) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut x = 7u64;
+            // Relaxed: a stop flag; nothing is read through it.
+            while !stop.load(Ordering::Relaxed) {
+                let r = m.pin();
+                for _ in 0..64 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    r.insert(ks[(x % ks.len() as u64) as usize], x);
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        let round = |keep: bool| {
+            let iters = 200_000;
+            let mut held = Vec::with_capacity(if keep { iters } else { 0 });
+            let t = Instant::now();
+            for _ in 0..iters {
+                let snap = m.read_only_snapshot();
+                if keep {
+                    held.push(snap);
+                }
+            }
+            let ns = t.elapsed().as_nanos() as f64 / iters as f64;
+            drop(held);
+            ns
+        };
+        let mut dropped: Vec<f64> = (0..5).map(|_| round(false)).collect();
+        let mut kept: Vec<f64> = (0..5).map(|_| round(true)).collect();
+        stop.store(true, Ordering::Relaxed);
+        dropped.sort_by(f64::total_cmp);
+        kept.sort_by(f64::total_cmp);
+        (dropped[2], kept[2])
+    });
+    println!(
+        "{label}: {n} keys, 1 writer: {dropped:.0} ns per read_only_snapshot() dropped at once, \
+         {kept:.0} ns kept (median of 5 rounds of 200,000)"
+    );
+    (dropped, kept)
+}
+
+/// The key count from the first argument, or 1,000,000.
+pub fn keys_arg() -> usize {
+    std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000)
+}
