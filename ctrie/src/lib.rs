@@ -40,6 +40,16 @@
 //! assert_eq!((snap.len(), map.len()), (400, 0));
 //! ```
 //!
+//! # Performance
+//! Snapshots are O(1) whatever the size (a few hundred nanoseconds at 1M keys with a writer
+//! running, with mimalloc), and writers scale across threads. Single-key operations pay for
+//! that: every level of the trie is an I-node pointing to a C-node, so a lookup at 1M keys
+//! follows about four dependent pointers, and a write copies the C-node it changes. At 1M keys
+//! a lookup is several times slower than in a flat concurrent table such as papaya or
+//! dashmap. Nodes are small separate allocations, freed on whichever thread reclaims them, so an
+//! allocator with cheap cross-thread frees (mimalloc) helps ctrie more than it helps flat
+//! tables. Numbers and method: `BENCHMARKS.md` at the repository root.
+//!
 //! # Thread safety
 //! `Ctrie`, `Snapshot` and `Iter` are `Send + Sync` exactly when the keys, values (and hasher)
 //! are: entries are shared between threads and dropped on whichever thread reclaims them.
