@@ -9,7 +9,9 @@
 //! Flags (defaults in brackets): `--keys` [100000], `--updates` [1000000], `--threads` [64],
 //! `--tasks` [1000], `--batch` (max_batch_size) [100], `--block` (updates per `on_updates`)
 //! [100], `--slow` (percent of slow followers) [10], `--late` (percent joining late) [10],
-//! `--seed` [1]. Exit status 1 if any follower ends in a state other than the final snapshot.
+//! `--seed` [1], `--max-behind` (breadcrumbs a follower may fall behind before it jumps to the
+//! newest snapshot, as Typha's server drops clients that fall too far behind; 0 = never) [1000].
+//! Exit status 1 if any follower ends in a state other than the final snapshot.
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -33,6 +35,7 @@ struct Opts {
     slow: u64,
     late: u64,
     seed: u64,
+    max_behind: u64,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -46,6 +49,7 @@ fn parse() -> Result<Opts, String> {
         slow: 10,
         late: 10,
         seed: 1,
+        max_behind: 1_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -66,6 +70,7 @@ fn parse() -> Result<Opts, String> {
             "--slow" => o.slow = n.min(100),
             "--late" => o.late = n.min(100),
             "--seed" => o.seed = n,
+            "--max-behind" => o.max_behind = n,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -139,6 +144,21 @@ fn role(i: usize, o: &Opts) -> Role {
 struct Outcome {
     state: State,
     lags: Vec<u32>,
+    jumps: u64,
+}
+
+/// If `crumb` is more than `max_behind` breadcrumbs behind the newest, the newest (whose
+/// snapshot the follower then reloads). Checked every 64 breadcrumbs: following the chain is
+/// what followers do; jumping is for those that cannot keep up, so that they stop holding every
+/// breadcrumb since their position alive.
+fn too_far_behind(cache: &Cache, crumb: &Breadcrumb, max_behind: u64) -> Option<Arc<Breadcrumb>> {
+    if max_behind == 0 || crumb.sequence_number % 64 != 0 {
+        return None;
+    }
+    let newest = cache.current_breadcrumb();
+    // Saturating: a follower can reach a breadcrumb through the link before the processing
+    // thread has made it the current one, so `newest` may be one behind `crumb`.
+    (newest.sequence_number.saturating_sub(crumb.sequence_number) > max_behind).then_some(newest)
 }
 
 /// Waits (politely) until at least `fraction` of the updates were sent.
@@ -157,6 +177,7 @@ fn follower_thread(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -> Ou
     let mut state = vec![0; o.keys];
     load(&mut state, &crumb);
     let mut lags = Vec::new();
+    let mut jumps = 0;
     while crumb.sync_status != SyncStatus::InSync {
         crumb = crumb
             .next(&token)
@@ -166,8 +187,13 @@ fn follower_thread(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -> Ou
         if r.slow && crumb.sequence_number % 64 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }
+        if let Some(newest) = too_far_behind(&cache, &crumb, o.max_behind) {
+            crumb = newest;
+            load(&mut state, &crumb);
+            jumps += 1;
+        }
     }
-    Outcome { state, lags }
+    Outcome { state, lags, jumps }
 }
 
 async fn follower_task(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -> Outcome {
@@ -180,6 +206,7 @@ async fn follower_task(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -
     let mut state = vec![0; o.keys];
     load(&mut state, &crumb);
     let mut lags = Vec::new();
+    let mut jumps = 0;
     while crumb.sync_status != SyncStatus::InSync {
         crumb = crumb
             .next_async()
@@ -190,8 +217,13 @@ async fn follower_task(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -
         if r.slow && crumb.sequence_number % 64 == 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        if let Some(newest) = too_far_behind(&cache, &crumb, o.max_behind) {
+            crumb = newest;
+            load(&mut state, &crumb);
+            jumps += 1;
+        }
     }
-    Outcome { state, lags }
+    Outcome { state, lags, jumps }
 }
 
 /// The syncer: a resync of every key (New), then churn (updates, deletions, re-creations),
@@ -258,7 +290,7 @@ fn main() -> ExitCode {
             if !e.is_empty() {
                 eprintln!("error: {e}");
             }
-            eprintln!("usage: fanout [--keys N] [--updates N] [--threads N] [--tasks N] [--batch N] [--block N] [--slow PCT] [--late PCT] [--seed N]");
+            eprintln!("usage: fanout [--keys N] [--updates N] [--threads N] [--tasks N] [--batch N] [--block N] [--slow PCT] [--late PCT] [--seed N] [--max-behind N]");
             return if e.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -320,6 +352,7 @@ fn main() -> ExitCode {
     let stats = cache.stats();
 
     let followers_done = AtomicU64::new(0);
+    let jumps = AtomicU64::new(0);
     let lags = Mutex::new(Vec::new());
     let mut mismatches = 0;
     let mut final_state = vec![0; o.keys];
@@ -330,6 +363,7 @@ fn main() -> ExitCode {
     }
     let mut check = |out: Outcome| {
         followers_done.fetch_add(1, Ordering::Relaxed);
+        jumps.fetch_add(out.jumps, Ordering::Relaxed);
         if out.state != final_state {
             mismatches += 1;
         }
@@ -351,10 +385,12 @@ fn main() -> ExitCode {
         stats.updates_total as f64 / secs, stats.breadcrumbs_published as f64 / secs,
         stats.updates_total, stats.updates_skipped, stats.breadcrumbs_published, secs);
     println!(
-        "followers:  {} done; {} next() without waiting, {} after waiting",
+        "followers:  {} done; {} next() without waiting, {} after waiting; {} jumps to the newest snapshot (more than {} breadcrumbs behind)",
         followers_done.load(Ordering::Relaxed),
         stats.next_non_blocking,
-        stats.next_blocking
+        stats.next_blocking,
+        jumps.load(Ordering::Relaxed),
+        o.max_behind
     );
     println!(
         "lag:        p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish to follower, {} samples)",
