@@ -14,42 +14,17 @@
 //!
 //! Run: `cargo bench -p benches --bench snapshots` (add `-- --quick` for a short run).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use benches::maps::{
     ArcSwapImbl, Contrie, Ctrie, DashMap, Flurry, Map, Papaya, RwLockMap, Scc, SkipMap, Std,
 };
 use benches::suite::mix;
-use benches::whole::Whole;
+use benches::whole::{with_writer, Whole};
 use benches::workload::{keys, random_keys, KeySpace, WRITES};
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
-
-/// Runs `f` while one thread overwrites values of `ks` in `m`, 64 per pin.
-fn with_writer<M: Map, R>(m: &M, ks: &[u64], f: impl FnOnce() -> R) -> R {
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut x = 1u64;
-            while !stop.load(Ordering::Relaxed) {
-                m.batch(|m| {
-                    for _ in 0..64 {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        m.insert(ks[(x % ks.len() as u64) as usize], x);
-                    }
-                });
-            }
-        });
-        let r = f();
-        stop.store(true, Ordering::Relaxed);
-        r
-    })
-}
 
 fn filled<M: Map>(ks: &[u64]) -> M {
     let m = M::new();

@@ -8,9 +8,10 @@
 //! cargo run --release -p benches --bin snapshot_mimalloc -- [keys]
 //! ```
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::maps::{fill, Ctrie, Map, Std};
+use crate::whole::with_writer;
 use crate::workload::random_keys;
 
 /// Fills a trie with `n` random keys, starts a writer overwriting them (64 per pin), and
@@ -19,35 +20,16 @@ use crate::workload::random_keys;
 /// until the round ends (no reclamation inside the timing). Returns the medians of both.
 pub fn run(label: &str, n: usize) -> (f64, f64) {
     let ks = random_keys(n, 2);
-    let m = ctrie::Ctrie::<u64, u64>::new();
-    {
-        let r = m.pin();
-        for &k in &ks {
-            r.insert(k, k);
-        }
-    }
-    let stop = AtomicBool::new(false);
-    let (dropped, kept) = std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut x = 7u64;
-            // Relaxed: a stop flag; nothing is read through it.
-            while !stop.load(Ordering::Relaxed) {
-                let r = m.pin();
-                for _ in 0..64 {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    r.insert(ks[(x % ks.len() as u64) as usize], x);
-                }
-            }
-        });
+    let m = Ctrie::<Std>::new();
+    fill(&m, &ks);
+    let (dropped, kept) = with_writer(&m, &ks, || {
         std::thread::sleep(Duration::from_millis(200));
         let round = |keep: bool| {
             let iters = 200_000;
             let mut held = Vec::with_capacity(if keep { iters } else { 0 });
             let t = Instant::now();
             for _ in 0..iters {
-                let snap = m.read_only_snapshot();
+                let snap = m.0.read_only_snapshot();
                 if keep {
                     held.push(snap);
                 }
@@ -58,7 +40,6 @@ pub fn run(label: &str, n: usize) -> (f64, f64) {
         };
         let mut dropped: Vec<f64> = (0..5).map(|_| round(false)).collect();
         let mut kept: Vec<f64> = (0..5).map(|_| round(true)).collect();
-        stop.store(true, Ordering::Relaxed);
         dropped.sort_by(f64::total_cmp);
         kept.sort_by(f64::total_cmp);
         (dropped[2], kept[2])

@@ -3,6 +3,7 @@
 //! has to copy its entries (O(n)), which is what a user needing a consistent view would do.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::maps::{
     ArcSwapImbl, Contrie, Ctrie, DashMap, Flurry, Hasher, Map, Papaya, RwLockMap, Scc, SkipMap,
@@ -166,6 +167,29 @@ impl Whole for SkipMap {
     fn exact_len(&self) -> Option<usize> {
         Some(self.0.len())
     }
+}
+
+/// Runs `f` while one thread overwrites values of `ks` in `m`, 64 per pin.
+pub fn with_writer<M: Map, R>(m: &M, ks: &[u64], f: impl FnOnce() -> R) -> R {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut x = 1u64;
+            while !stop.load(Ordering::Relaxed) {
+                m.batch(|m| {
+                    for _ in 0..64 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        m.insert(ks[(x % ks.len() as u64) as usize], x);
+                    }
+                });
+            }
+        });
+        let r = f();
+        stop.store(true, Ordering::Relaxed);
+        r
+    })
 }
 
 #[cfg(test)]
