@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crate::maps::{fill, Ctrie, Map, Std};
-use crate::whole::with_writer;
+use crate::whole::{with_writer, WRITES};
 use crate::workload::random_keys;
 
 /// Fills a trie with `n` random keys, starts a writer overwriting them (64 per pin), and
@@ -27,6 +27,7 @@ pub fn run(label: &str, n: usize) -> (f64, f64) {
         let round = |keep: bool| {
             let iters = 200_000;
             let mut held = Vec::with_capacity(if keep { iters } else { 0 });
+            let w0 = WRITES.load(std::sync::atomic::Ordering::Relaxed);
             let t = Instant::now();
             for _ in 0..iters {
                 let snap = m.0.read_only_snapshot();
@@ -35,7 +36,13 @@ pub fn run(label: &str, n: usize) -> (f64, f64) {
                 }
             }
             let ns = t.elapsed().as_nanos() as f64 / iters as f64;
+            let writes = WRITES.load(std::sync::atomic::Ordering::Relaxed) - w0;
             drop(held);
+            eprintln!(
+                "  {}: {ns:.0} ns per snapshot, {:.2} writes per snapshot",
+                if keep { "kept" } else { "dropped" },
+                writes as f64 / iters as f64
+            );
             ns
         };
         let mut dropped: Vec<f64> = (0..5).map(|_| round(false)).collect();

@@ -169,6 +169,10 @@ impl Whole for SkipMap {
     }
 }
 
+/// Writes done by [`with_writer`]'s writers so far (counted per batch of 64), so that a
+/// measurement can report how much writing it competed with.
+pub static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Runs `f` while one thread overwrites values of `ks` in `m`, 64 per pin.
 pub fn with_writer<M: Map, R>(m: &M, ks: &[u64], f: impl FnOnce() -> R) -> R {
     let stop = AtomicBool::new(false);
@@ -184,6 +188,8 @@ pub fn with_writer<M: Map, R>(m: &M, ks: &[u64], f: impl FnOnce() -> R) -> R {
                         m.insert(ks[(x % ks.len() as u64) as usize], x);
                     }
                 });
+                // Relaxed: a statistic, read after the measurement.
+                WRITES.fetch_add(64, Ordering::Relaxed);
             }
         });
         let r = f();

@@ -48,7 +48,9 @@
 //! a lookup is several times slower than in a flat concurrent table such as papaya or
 //! dashmap. Nodes are small separate allocations, freed on whichever thread reclaims them, so an
 //! allocator with cheap cross-thread frees (mimalloc) helps ctrie more than it helps flat
-//! tables. Numbers and method: `BENCHMARKS.md` at the repository root.
+//! tables. Lookups in a large trie also pay TLB misses: backing the heap with transparent huge
+//! pages (with glibc, `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) made them ~30% faster at 1M keys.
+//! Numbers and method: `BENCHMARKS.md` at the repository root.
 //!
 //! # Thread safety
 //! `Ctrie`, `Snapshot` and `Iter` are `Send + Sync` exactly when the keys, values (and hasher)
