@@ -3,7 +3,6 @@
 //!
 //! Layout of the core, one concern per file:
 //! * `node.rs`: node types and their allocation;
-//! * `pool.rs`: a small per-thread cache of freed node blocks in front of the global allocator;
 //! * `reclaim.rs`: reference counts, deferred frees, and the ownership bookkeeping of a write
 //!   (the reclamation scheme and why it is sound are documented there);
 //! * `gcas.rs`, `rdcss.rs`: the two synchronisation primitives of the paper;
@@ -20,7 +19,6 @@ pub(crate) mod gcas;
 pub(crate) mod iter;
 pub(crate) mod node;
 pub(crate) mod ops;
-pub(crate) mod pool;
 pub(crate) mod rdcss;
 pub(crate) mod reclaim;
 

@@ -15,8 +15,7 @@
 use core::marker::PhantomData;
 use core::ptr;
 
-use super::pool;
-use crate::sync::alloc::Layout;
+use crate::sync::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
 /// A generation: compared by value, unique per snapshot/clear (see `sync::next_generation`).
@@ -187,7 +186,12 @@ pub(crate) fn popcount(x: u32) -> u32 {
 }
 
 fn raw_alloc<T>(layout: Layout) -> *mut T {
-    pool::alloc(layout).cast()
+    // SAFETY: every layout used here has a non-zero size (each node has a header).
+    let p = unsafe { alloc(layout) };
+    if p.is_null() {
+        handle_alloc_error(layout);
+    }
+    p.cast()
 }
 
 impl<K, V> Main<K, V> {
@@ -214,7 +218,7 @@ impl<K, V> Main<K, V> {
                 Kind::LNode => LNode::<K, V>::layout((*m).aux as usize),
                 Kind::TNode => Layout::new::<TNode<K, V>>(),
             };
-            pool::free(m.cast(), layout);
+            dealloc(m.cast(), layout);
         }
     }
 }
@@ -350,7 +354,7 @@ impl<K, V> INode<K, V> {
     /// `i` was allocated by [`INode::alloc`], is unreachable and will not be accessed again.
     pub(crate) unsafe fn free_shell(i: *mut INode<K, V>) {
         // SAFETY: per the contract; I-nodes own no drop glue besides their allocation.
-        unsafe { pool::free(i.cast(), Layout::new::<INode<K, V>>()) }
+        unsafe { dealloc(i.cast(), Layout::new::<INode<K, V>>()) }
     }
 }
 
@@ -377,7 +381,7 @@ impl<K, V> SNode<K, V> {
         // SAFETY: per the contract, we are the last user: drop the contents in place, then free.
         unsafe {
             ptr::drop_in_place(s);
-            pool::free(s.cast(), Layout::new::<SNode<K, V>>());
+            dealloc(s.cast(), Layout::new::<SNode<K, V>>());
         }
     }
 }

@@ -15,9 +15,8 @@
 use crossbeam_epoch::Guard;
 
 use super::node::{INode, Main};
-use super::pool;
 use super::RawCtrie;
-use crate::sync::alloc::Layout;
+use crate::sync::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use crate::sync::{fence, AtomicU8, Ordering};
 
 const UNDECIDED: u8 = 0;
@@ -37,7 +36,12 @@ pub(crate) struct Descriptor<K, V> {
 
 impl<K, V> Descriptor<K, V> {
     fn alloc(old: *mut INode<K, V>, expected: *mut Main<K, V>, new: *mut INode<K, V>) -> *mut Self {
-        let p = pool::alloc(Layout::new::<Self>()).cast::<Self>();
+        let layout = Layout::new::<Self>();
+        // SAFETY: non-zero-sized layout.
+        let p = unsafe { alloc(layout) }.cast::<Self>();
+        if p.is_null() {
+            handle_alloc_error(layout);
+        }
         // SAFETY: fresh allocation of the right layout.
         unsafe {
             p.write(Descriptor {
@@ -54,7 +58,7 @@ impl<K, V> Descriptor<K, V> {
     /// `d` came from [`Descriptor::alloc`] and nobody can access it any more.
     unsafe fn free(d: *mut Self) {
         // SAFETY: per the contract; the descriptor has no drop glue.
-        unsafe { pool::free(d.cast(), Layout::new::<Self>()) }
+        unsafe { dealloc(d.cast(), Layout::new::<Self>()) }
     }
 }
 
