@@ -10,7 +10,8 @@
 # Budget, measured on the 2-core CI machine (release build excluded, ~1 min):
 #   LOOM_MAX_PREEMPTIONS=2 (default): models ~20 s, seeded bugs ~3 min (three extra builds;
 #   LOOM_MUTANTS=0 skips them, as .ci/run does: ci/long.sh runs them)
-#   LOOM_MAX_PREEMPTIONS=3 (ci/long.sh): models ~10 min
+#   LOOM_MAX_PREEMPTIONS=3 (ci/long.sh): models ~3.5 min (208 s on 2026-11-27, with CI running
+#   alongside), ~5.5 min with the seeded bugs
 # Unbounded preemptions do not finish. Do not set LOOM_MAX_DURATION: it stops early and still
 # reports success.
 set -euo pipefail
