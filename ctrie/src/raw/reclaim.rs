@@ -193,49 +193,83 @@ impl<K, V> From<Branch<K, V>> for Edge<K, V> {
 /// never published. A node whose count reaches zero is freed at once, and so, transitively, is
 /// everything that only it referenced.
 ///
+/// Only nodes whose count reached zero go on the work stack (each child of a freed C-node is
+/// decremented where it is found), so dropping a snapshot, which typically frees one path of
+/// C-nodes while their other children live on, keeps the stack within its inline capacity: a
+/// stack of every child would spill to the heap, and with glibc that large allocation
+/// consolidated the allocator's free lists on every cascade (measured in `snapshot_system`).
+///
 /// # Safety
 /// The caller owns the edge, and the conditions above hold.
 pub(crate) unsafe fn release_now<K, V>(e: Edge<K, V>) {
-    let mut work: SmallVec<[Edge<K, V>; 16]> = SmallVec::new();
-    work.push(e);
-    while let Some(e) = work.pop() {
-        // SAFETY: every edge in `work` is owned by us (the caller's, or one of a node we freed),
-        // so its target is live until its count reaches zero; at zero nobody else can reach it
-        // (R1), so we free it, handing its own edges to the loop first.
+    let mut dead: SmallVec<[Edge<K, V>; 16]> = SmallVec::new();
+    // SAFETY: we own `e` (contract), so its target is live until its count reaches zero.
+    if unsafe { release_edge(&e) } {
+        dead.push(e);
+    }
+    while let Some(e) = dead.pop() {
+        // SAFETY: `e`'s count reached zero, so nobody else can reach it (R1): we free it. Its
+        // own edges are ours now; each is dropped here, and a target whose count reaches zero
+        // joins the stack.
         unsafe {
             match e {
-                Edge::S(s) => {
-                    if release_count(&(*s).rc) {
-                        SNode::destroy(s);
-                    }
-                }
+                Edge::S(s) => SNode::destroy(s),
                 Edge::I(i) => {
-                    if release_count(&(*i).rc) {
-                        // Every GCAS ever started on `i` ran in a thread pinned while `i` was
-                        // reachable, which has unpinned (R1): `main` holds the committed main
-                        // node, which `i` owns. Acquire: see that final value.
-                        let m = (*i).main.load(Ordering::Acquire);
-                        debug_assert!(
-                            (*m).load_prev().is_null(),
-                            "freed an I-node with a pending GCAS"
-                        );
-                        work.push(Edge::M(m));
-                        INode::free_shell(i);
+                    // Every GCAS ever started on `i` ran in a thread pinned while `i` was
+                    // reachable, which has unpinned (R1): `main` holds the committed main
+                    // node, which `i` owns. Acquire: see that final value.
+                    let m = (*i).main.load(Ordering::Acquire);
+                    debug_assert!(
+                        (*m).load_prev().is_null(),
+                        "freed an I-node with a pending GCAS"
+                    );
+                    INode::free_shell(i);
+                    if release_edge(&Edge::M(m)) {
+                        dead.push(Edge::M(m));
                     }
                 }
                 Edge::M(m) => {
-                    if release_count(&(*m).rc) {
-                        match Main::view(m) {
-                            MainRef::C(cn) => {
-                                work.extend(cn.branches().iter().map(|&b| Edge::from(b)))
+                    match Main::view(m) {
+                        MainRef::C(cn) => {
+                            for &b in cn.branches() {
+                                let child = Edge::from(b);
+                                if release_edge(&child) {
+                                    dead.push(child);
+                                }
                             }
-                            MainRef::T(tn) => work.push(Edge::S(tn.sn)),
-                            MainRef::L(ln) => work.extend(ln.entries().iter().map(|&s| Edge::S(s))),
                         }
-                        Main::free_shell(m);
+                        MainRef::T(tn) => {
+                            if release_edge(&Edge::S(tn.sn)) {
+                                dead.push(Edge::S(tn.sn));
+                            }
+                        }
+                        MainRef::L(ln) => {
+                            for &s in ln.entries() {
+                                if release_edge(&Edge::S(s)) {
+                                    dead.push(Edge::S(s));
+                                }
+                            }
+                        }
                     }
+                    Main::free_shell(m);
                 }
             }
+        }
+    }
+}
+
+/// -1 on the target of `e`; true if that was its last reference (the caller must free it).
+///
+/// # Safety
+/// The caller owns the edge, so the target is live.
+#[inline]
+unsafe fn release_edge<K, V>(e: &Edge<K, V>) -> bool {
+    // SAFETY: the target is live (contract).
+    unsafe {
+        match *e {
+            Edge::S(s) => release_count(&(*s).rc),
+            Edge::I(i) => release_count(&(*i).rc),
+            Edge::M(m) => release_count(&(*m).rc),
         }
     }
 }
@@ -280,8 +314,10 @@ pub(crate) struct Restart;
 pub(crate) struct Txn<K, V> {
     /// R2 applies: the replaced node is uniquely owned and its edges move to the new node.
     transfer: bool,
-    /// References acquired for the new node (undone if the attempt fails).
-    acquired: SmallVec<[Edge<K, V>; 4]>,
+    /// References acquired for the new node (undone if the attempt fails). Room for a whole
+    /// C-node inline: a copy of a shared C-node acquires all its branches, and a list that
+    /// spilled to the heap cost an allocation (and, with glibc, a consolidation) per copy.
+    acquired: SmallVec<[Edge<K, V>; 32]>,
     /// References of the old node that the new node does not keep (released on commit, R2).
     dropped: SmallVec<[Edge<K, V>; 2]>,
     /// Nodes allocated for the new node besides the GCAS target (freed if the attempt fails).
