@@ -173,12 +173,22 @@ impl Whole for SkipMap {
 /// measurement can report how much writing it competed with.
 pub static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Runs `f` while one thread overwrites values of `ks` in `m`, 64 per pin.
+/// Runs `f` while one thread overwrites values of `ks` in `m`, 64 per pin, as fast as it can.
 pub fn with_writer<M: Map, R>(m: &M, ks: &[u64], f: impl FnOnce() -> R) -> R {
+    with_writer_at(m, ks, None, f)
+}
+
+/// Runs `f` while one thread overwrites values of `ks` in `m`, 64 per pin, at most
+/// `rate` writes per second (`None`: as fast as it can). A paced writer sleeps between
+/// batches, so measurements of other operations are not confounded by how fast the writer
+/// happens to be (a faster writer leaves more garbage per snapshot, for instance).
+pub fn with_writer_at<M: Map, R>(m: &M, ks: &[u64], rate: Option<u64>, f: impl FnOnce() -> R) -> R {
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
             let mut x = 1u64;
+            let start = std::time::Instant::now();
+            let mut done = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 m.batch(|m| {
                     for _ in 0..64 {
@@ -188,8 +198,15 @@ pub fn with_writer<M: Map, R>(m: &M, ks: &[u64], f: impl FnOnce() -> R) -> R {
                         m.insert(ks[(x % ks.len() as u64) as usize], x);
                     }
                 });
+                done += 64;
                 // Relaxed: a statistic, read after the measurement.
                 WRITES.fetch_add(64, Ordering::Relaxed);
+                if let Some(rate) = rate {
+                    let due = std::time::Duration::from_secs_f64(done as f64 / rate as f64);
+                    if let Some(wait) = due.checked_sub(start.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
             }
         });
         let r = f();

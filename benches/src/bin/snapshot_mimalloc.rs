@@ -4,5 +4,9 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    benches::snapshot_loop::run("mimalloc", benches::snapshot_loop::keys_arg());
+    benches::snapshot_loop::run(
+        "mimalloc",
+        benches::snapshot_loop::keys_arg(),
+        benches::snapshot_loop::rate_arg(),
+    );
 }
