@@ -28,8 +28,8 @@ if [ "${LOOM_MUTANTS:-1}" = 0 ]; then
 fi
 
 # Each seeded bug of ctrie (cfg ctrie_mutant, see VERIFICATION.md) must make the named model fail.
-# The snapcache lost wake-up mutant is checked inside the suite above
-# (lost_wake_up_is_caught_without_the_recheck).
+# The snapcache lost wake-up mutants are checked inside the suite above
+# (lost_wake_up_is_caught_without_the_recheck, queue_lost_wake_up_is_caught).
 expect_failure() {
     local mutant=$1 model=$2 bin out
     RUSTFLAGS="$FLAGS --cfg ctrie_mutant=\"$mutant\"" \

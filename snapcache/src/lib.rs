@@ -142,4 +142,44 @@ pub mod loom_support {
             Self::new()
         }
     }
+
+    /// The cache's input queue, with status items standing in for updates.
+    #[allow(missing_debug_implementations)]
+    pub struct InputQueue(crate::queue::Queue);
+
+    impl InputQueue {
+        /// An empty queue holding at most `capacity` items.
+        pub fn new(capacity: usize) -> Self {
+            InputQueue(crate::queue::Queue::new(capacity))
+        }
+
+        /// Enqueues an item, blocking while the queue is full.
+        pub fn send(&self) {
+            assert!(self
+                .0
+                .send(crate::queue::Item::Status(SyncStatus::InSync))
+                .is_ok());
+        }
+
+        /// Takes an item, blocking while the queue is empty (loom has no time, so the
+        /// processing thread's timed wait is an untimed one here).
+        pub fn recv(&self) {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3600);
+            loop {
+                if let crate::queue::Recv::Item(_) = self.0.recv_until(deadline) {
+                    return;
+                }
+            }
+        }
+
+        /// Takes an item if there is one, as the processing thread drains a batch.
+        pub fn try_recv(&self) -> bool {
+            self.0.try_recv().is_some()
+        }
+    }
+
+    /// Seeded bug: producers wait without registering, so nobody wakes them.
+    pub fn set_unregistered_sender(on: bool) {
+        crate::queue::set_unregistered_sender(on);
+    }
 }

@@ -1,5 +1,14 @@
 //! The input queue: bounded, shared by update lists and statuses so their order is kept;
 //! producers block while it is full.
+//!
+//! Wake-ups are counted, not broadcast on every operation: a producer that finds the queue full
+//! and a consumer that finds it empty register under the lock before waiting, and the other side
+//! signals only when someone is registered. Blocked producers are woken once the consumer has
+//! drained the queue to half its capacity, so a producer that outpaces the processing thread
+//! refills it in one go instead of being woken (and put back to sleep) for every item taken.
+//! (`std`'s condition variable makes a system call for every notification, waiter or not.) No
+//! wake-up is lost: registration and the check it depends on happen under the same lock as the
+//! change that triggers the signal; `loom-tests` models it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -32,6 +41,10 @@ impl<T: fmt::Debug> std::error::Error for Closed<T> {}
 struct State {
     items: VecDeque<Item>,
     closed: bool,
+    /// Producers waiting for room (registered under the lock before waiting).
+    blocked_senders: usize,
+    /// Consumers waiting for an item (registered under the lock before waiting).
+    blocked_receivers: usize,
 }
 
 /// A bounded multi-producer, single-consumer queue.
@@ -56,6 +69,8 @@ impl Queue {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity),
                 closed: false,
+                blocked_senders: 0,
+                blocked_receivers: 0,
             }),
             capacity,
             not_empty: Condvar::new(),
@@ -74,14 +89,20 @@ impl Queue {
     pub(crate) fn send(&self, item: Item) -> Result<(), Item> {
         let mut st = self.lock();
         while st.items.len() >= self.capacity && !st.closed {
+            let register = !unregistered_sender();
+            st.blocked_senders += usize::from(register);
             st = self.not_full.wait(st).unwrap_or_else(|e| e.into_inner());
+            st.blocked_senders -= usize::from(register);
         }
         if st.closed {
             return Err(item);
         }
         st.items.push_back(item);
+        let wake = st.blocked_receivers > 0;
         drop(st);
-        self.not_empty.notify_one();
+        if wake {
+            self.not_empty.notify_one();
+        }
         Ok(())
     }
 
@@ -91,8 +112,7 @@ impl Queue {
         let mut st = self.lock();
         loop {
             if let Some(item) = st.items.pop_front() {
-                drop(st);
-                self.not_full.notify_one();
+                self.taken(st);
                 return Recv::Item(item);
             }
             if st.closed {
@@ -102,7 +122,9 @@ impl Queue {
             if now >= deadline {
                 return Recv::Timeout;
             }
+            st.blocked_receivers += 1;
             st = self.wait_timeout(st, deadline - now);
+            st.blocked_receivers -= 1;
         }
     }
 
@@ -130,11 +152,28 @@ impl Queue {
 
     /// Takes the oldest item if there is one.
     pub(crate) fn try_recv(&self) -> Option<Item> {
-        let item = self.lock().items.pop_front();
+        let mut st = self.lock();
+        let item = st.items.pop_front();
         if item.is_some() {
-            self.not_full.notify_one();
+            self.taken(st);
         }
         item
+    }
+
+    /// After an item was taken (lock still held): wakes the blocked producers once the queue is
+    /// down to half its capacity.
+    fn taken(&self, st: crate::sync::MutexGuard<'_, State>) {
+        let wake = st.blocked_senders > 0 && st.items.len() <= self.refill_at();
+        drop(st);
+        if wake {
+            // All of them: there is room for several now, and each rechecks under the lock.
+            self.not_full.notify_all();
+        }
+    }
+
+    /// The length at or below which blocked producers are woken.
+    fn refill_at(&self) -> usize {
+        self.capacity / 2
     }
 
     /// Refuses further items and wakes blocked producers (which get their items back) and the
@@ -144,4 +183,29 @@ impl Queue {
         self.not_full.notify_all();
         self.not_empty.notify_all();
     }
+}
+
+/// Seeded bug for the loom model (`loom-tests`): a producer that waits without registering
+/// itself is never woken. Always off outside loom builds.
+#[cfg(snapcache_loom)]
+static UNREGISTERED_SENDER: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Turns the seeded bug on or off (loom builds only).
+#[cfg(snapcache_loom)]
+pub(crate) fn set_unregistered_sender(on: bool) {
+    // Relaxed: set before the model runs, by the same thread.
+    UNREGISTERED_SENDER.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(snapcache_loom)]
+fn unregistered_sender() -> bool {
+    // Relaxed: see `set_unregistered_sender`.
+    UNREGISTERED_SENDER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[cfg(not(snapcache_loom))]
+#[inline(always)]
+fn unregistered_sender() -> bool {
+    false
 }
