@@ -42,7 +42,9 @@
 //!
 //! # Performance
 //! Snapshots are O(1) whatever the size (a few hundred nanoseconds at 1M keys with a writer
-//! running, with mimalloc), and writers scale across threads. Single-key operations pay for
+//! running flat out, with mimalloc; 0.8 µs with glibc's allocator and a writer at 30,000 writes
+//! per second; what grows with size and write rate is reclaiming the paths that writes copy
+//! after each snapshot), and writers scale across threads. Single-key operations pay for
 //! that: every level of the trie is an I-node pointing to a C-node, so a lookup at 1M keys
 //! follows about four dependent pointers, and a write copies the C-node it changes. At 1M keys
 //! a lookup is several times slower than in a flat concurrent table such as papaya or
