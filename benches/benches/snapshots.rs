@@ -49,29 +49,23 @@ fn snapshot_cost<M: Whole>(g: &mut Group, sizes: &[usize]) {
     }
 }
 
-/// ctrie's writable `snapshot()` (also O(1); later writes to either side copy paths lazily).
-fn ctrie_writable_snapshot(g: &mut Group, sizes: &[usize]) {
+/// ctrie's snapshots taken by `take`, reported as `name`, with the writer at `rate` writes per
+/// second (`None`: flat out): the writable `snapshot()` (also O(1); later writes to either side
+/// copy paths lazily) and `read_only_snapshot()` under a paced writer.
+fn ctrie_snapshot_cost<R>(
+    g: &mut Group,
+    sizes: &[usize],
+    name: &str,
+    rate: Option<u64>,
+    take: impl Fn(&Ctrie<Std>) -> R,
+) {
     for &n in sizes {
         let ks = random_keys(n, 2);
         let mut map = None;
-        g.bench_function(BenchmarkId::new("ctrie_writable", n), |b| {
+        g.bench_function(BenchmarkId::new(name, n), |b| {
             let m: &Ctrie<Std> = map.get_or_insert_with(|| filled(&ks));
-            with_writer(m, &ks, || {
-                b.iter_batched(|| (), |()| m.0.snapshot(), BatchSize::SmallInput)
-            });
-        });
-    }
-}
-
-/// ctrie's `read_only_snapshot()` with the writer paced at `rate` writes per second.
-fn ctrie_snapshot_paced(g: &mut Group, sizes: &[usize], rate: u64) {
-    for &n in sizes {
-        let ks = random_keys(n, 2);
-        let mut map = None;
-        g.bench_function(BenchmarkId::new("ctrie", n), |b| {
-            let m: &Ctrie<Std> = map.get_or_insert_with(|| filled(&ks));
-            with_writer_at(m, &ks, Some(rate), || {
-                b.iter_batched(|| (), |()| m.0.read_only_snapshot(), BatchSize::SmallInput)
+            with_writer_at(m, &ks, rate, || {
+                b.iter_batched(|| (), |()| take(m), BatchSize::SmallInput)
             });
         });
     }
@@ -123,12 +117,14 @@ fn snapshots(c: &mut Criterion) {
     let mut g = c.benchmark_group("snapshot_cost");
     g.sample_size(10);
     each!(snapshot_cost(&mut g, &sizes));
-    ctrie_writable_snapshot(&mut g, &sizes);
+    ctrie_snapshot_cost(&mut g, &sizes, "ctrie_writable", None, |m| m.0.snapshot());
     g.finish();
 
     let mut g = c.benchmark_group("snapshot_cost_writer_30k");
     g.sample_size(10);
-    ctrie_snapshot_paced(&mut g, &sizes, 30_000);
+    ctrie_snapshot_cost(&mut g, &sizes, "ctrie", Some(30_000), |m| {
+        m.0.read_only_snapshot()
+    });
     g.finish();
 
     let n = keys();

@@ -11,6 +11,7 @@
 
 use std::time::Instant;
 
+use benches::fill;
 use benches::maps::{Contrie, Ctrie, Map, Papaya, Std};
 use benches::workload::{random_keys, run_mix, KeySpace, MIX_90_5_5};
 
@@ -21,9 +22,7 @@ fn probe<M: Map>(n: usize, rounds: usize) {
     for _ in 0..rounds {
         let m = M::new();
         let t = Instant::now();
-        for c in keys.chunks(64) {
-            m.batch(|m| c.iter().for_each(|&k| m.insert(k, k)));
-        }
+        fill(&m, &keys);
         ins = ins.min(t.elapsed().as_nanos() as f64 / n as f64);
         // Look the keys up in another random order than they were inserted in.
         let t = Instant::now();
@@ -47,9 +46,7 @@ fn probe<M: Map>(n: usize, rounds: usize) {
         drop(m);
         let m = M::new();
         let space = KeySpace::new(n, 3);
-        for c in space.prefill.chunks(64) {
-            m.batch(|m| c.iter().for_each(|&k| m.insert(k, k)));
-        }
+        fill(&m, &space.prefill);
         let ops = n;
         let d = run_mix(&m, &MIX_90_5_5, 2, ops, &space, 4);
         mix = mix.max(2.0 * ops as f64 / d.as_secs_f64() / 1e6);

@@ -202,15 +202,12 @@ impl<K, V> From<Branch<K, V>> for Edge<K, V> {
 /// # Safety
 /// The caller owns the edge, and the conditions above hold.
 pub(crate) unsafe fn release_now<K, V>(e: Edge<K, V>) {
-    let mut dead: SmallVec<[Edge<K, V>; 16]> = SmallVec::new();
-    // SAFETY: we own `e` (contract), so its target is live until its count reaches zero.
-    if unsafe { release_edge(&e) } {
-        dead.push(e);
-    }
+    let mut dead: Dead<K, V> = SmallVec::new();
+    // SAFETY: we own `e` (contract).
+    unsafe { release_into(&mut dead, e) };
     while let Some(e) = dead.pop() {
         // SAFETY: `e`'s count reached zero, so nobody else can reach it (R1): we free it. Its
-        // own edges are ours now; each is dropped here, and a target whose count reaches zero
-        // joins the stack.
+        // own edges are ours now, and each is dropped through `release_into`.
         unsafe {
             match e {
                 Edge::S(s) => SNode::destroy(s),
@@ -224,30 +221,19 @@ pub(crate) unsafe fn release_now<K, V>(e: Edge<K, V>) {
                         "freed an I-node with a pending GCAS"
                     );
                     INode::free_shell(i);
-                    if release_edge(&Edge::M(m)) {
-                        dead.push(Edge::M(m));
-                    }
+                    release_into(&mut dead, Edge::M(m));
                 }
                 Edge::M(m) => {
                     match Main::view(m) {
                         MainRef::C(cn) => {
                             for &b in cn.branches() {
-                                let child = Edge::from(b);
-                                if release_edge(&child) {
-                                    dead.push(child);
-                                }
+                                release_into(&mut dead, Edge::from(b));
                             }
                         }
-                        MainRef::T(tn) => {
-                            if release_edge(&Edge::S(tn.sn)) {
-                                dead.push(Edge::S(tn.sn));
-                            }
-                        }
+                        MainRef::T(tn) => release_into(&mut dead, Edge::S(tn.sn)),
                         MainRef::L(ln) => {
                             for &s in ln.entries() {
-                                if release_edge(&Edge::S(s)) {
-                                    dead.push(Edge::S(s));
-                                }
+                                release_into(&mut dead, Edge::S(s));
                             }
                         }
                     }
@@ -258,19 +244,25 @@ pub(crate) unsafe fn release_now<K, V>(e: Edge<K, V>) {
     }
 }
 
-/// -1 on the target of `e`; true if that was its last reference (the caller must free it).
+/// The nodes [`release_now`] has yet to free.
+type Dead<K, V> = SmallVec<[Edge<K, V>; 16]>;
+
+/// -1 on the target of `e`; if that was its last reference, the target goes on `dead`.
 ///
 /// # Safety
 /// The caller owns the edge, so the target is live.
 #[inline]
-unsafe fn release_edge<K, V>(e: &Edge<K, V>) -> bool {
+unsafe fn release_into<K, V>(dead: &mut Dead<K, V>, e: Edge<K, V>) {
     // SAFETY: the target is live (contract).
-    unsafe {
-        match *e {
+    let last = unsafe {
+        match e {
             Edge::S(s) => release_count(&(*s).rc),
             Edge::I(i) => release_count(&(*i).rc),
             Edge::M(m) => release_count(&(*m).rc),
         }
+    };
+    if last {
+        dead.push(e);
     }
 }
 
