@@ -6,6 +6,8 @@
 # crossbeam-epoch's `loom` feature (enabled by loom-tests' dependencies) AND `--cfg crossbeam_loom`
 # (without it crossbeam-epoch builds but its own atomics are not modelled). Loom builds get
 # their own target directory. RUST_BACKTRACE=0: loom failures are long enough.
+# `-C debug-assertions`: the crates' internal assertions (e.g. ctrie never acquires a node whose
+# count reached zero, never frees an I-node with a pending GCAS) are checked in every interleaving.
 #
 # Budget, measured on the 2-core CI machine (release build excluded, ~1 min):
 #   LOOM_MAX_PREEMPTIONS=2 (default): models ~20 s, seeded bugs ~3 min (three extra builds;
@@ -18,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
-FLAGS="--cfg ctrie_loom --cfg crossbeam_loom --cfg snapcache_loom"
+FLAGS="--cfg ctrie_loom --cfg crossbeam_loom --cfg snapcache_loom -C debug-assertions"
 
 echo "loom models (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"
 RUSTFLAGS="$FLAGS" cargo test --release -p loom-tests --target-dir target/loom -- --test-threads=1

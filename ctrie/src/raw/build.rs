@@ -11,23 +11,18 @@ use smallvec::SmallVec;
 use super::node::{
     Branch, BranchRef, CNode, Gen, INode, LNode, Main, MainRef, SNode, TNode, HASH_BITS, W,
 };
-use super::reclaim::{Restart, Txn};
+use super::reclaim::Txn;
 use super::RawCtrie;
 
 type Branches<K, V> = SmallVec<[Branch<K, V>; 32]>;
 
 /// Keeps every branch of `cn` except the one at `skip` (acquiring them unless R2 applies).
-fn keep_all_but<K, V>(
-    txn: &mut Txn<K, V>,
-    cn: &CNode<K, V>,
-    skip: Option<usize>,
-) -> Result<(), Restart> {
+fn keep_all_but<K, V>(txn: &mut Txn<K, V>, cn: &CNode<K, V>, skip: Option<usize>) {
     for (k, &b) in cn.branches().iter().enumerate() {
         if Some(k) != skip {
-            txn.keep(b)?;
+            txn.keep(b);
         }
     }
-    Ok(())
 }
 
 /// A C-node from `bitmap` and `branches`, or (below the root) the T-node of its only S-node:
@@ -48,14 +43,14 @@ pub(crate) fn inserted<K, V>(
     pos: usize,
     flag: u32,
     b: Branch<K, V>,
-) -> Result<*mut Main<K, V>, Restart> {
-    keep_all_but(txn, cn, None)?;
+) -> *mut Main<K, V> {
+    keep_all_but(txn, cn, None);
     let old = cn.branches();
-    Ok(CNode::alloc(cn.bitmap() | flag, |k| match k.cmp(&pos) {
+    CNode::alloc(cn.bitmap() | flag, |k| match k.cmp(&pos) {
         core::cmp::Ordering::Less => old[k],
         core::cmp::Ordering::Equal => b,
         core::cmp::Ordering::Greater => old[k - 1],
-    }))
+    })
 }
 
 /// `cn` with the branch at `pos` replaced by `b`. The caller accounts for the replaced branch
@@ -65,19 +60,10 @@ pub(crate) fn updated<K, V>(
     cn: &CNode<K, V>,
     pos: usize,
     b: Branch<K, V>,
-) -> Result<*mut Main<K, V>, Restart> {
-    keep_all_but(txn, cn, Some(pos))?;
+) -> *mut Main<K, V> {
+    keep_all_but(txn, cn, Some(pos));
     let old = cn.branches();
-    Ok(CNode::alloc(
-        cn.bitmap(),
-        |k| {
-            if k == pos {
-                b
-            } else {
-                old[k]
-            }
-        },
-    ))
+    CNode::alloc(cn.bitmap(), |k| if k == pos { b } else { old[k] })
 }
 
 /// `cn` with the branch at `pos` replaced by `b`, then contracted (used by cleanParent).
@@ -87,11 +73,11 @@ pub(crate) fn updated_contracted<K, V>(
     pos: usize,
     b: Branch<K, V>,
     lev: u32,
-) -> Result<*mut Main<K, V>, Restart> {
-    keep_all_but(txn, cn, Some(pos))?;
+) -> *mut Main<K, V> {
+    keep_all_but(txn, cn, Some(pos));
     let mut bs: Branches<K, V> = cn.branches().iter().copied().collect();
     bs[pos] = b;
-    Ok(contracted(cn.bitmap(), lev, &bs))
+    contracted(cn.bitmap(), lev, &bs)
 }
 
 /// `cn` without the branch at `pos` (slot `flag`), contracted. The caller accounts for the
@@ -102,11 +88,11 @@ pub(crate) fn removed<K, V>(
     pos: usize,
     flag: u32,
     lev: u32,
-) -> Result<*mut Main<K, V>, Restart> {
-    keep_all_but(txn, cn, Some(pos))?;
+) -> *mut Main<K, V> {
+    keep_all_but(txn, cn, Some(pos));
     let mut bs: Branches<K, V> = cn.branches().iter().copied().collect();
     bs.remove(pos);
-    Ok(contracted(cn.bitmap() & !flag, lev, &bs))
+    contracted(cn.bitmap() & !flag, lev, &bs)
 }
 
 /// Two S-nodes whose hashes agree below `lev`, placed under a fresh chain of single-slot C-nodes
@@ -146,18 +132,18 @@ pub(crate) fn lnode_inserted<K, V>(
     ln: &LNode<K, V>,
     replace: Option<usize>,
     sn: *mut SNode<K, V>,
-) -> Result<*mut Main<K, V>, Restart> {
+) -> *mut Main<K, V> {
     let mut es: SmallVec<[*mut SNode<K, V>; 8]> = SmallVec::new();
     es.push(sn);
     for (k, &e) in ln.entries().iter().enumerate() {
         if Some(k) == replace {
             txn.drop_branch(Branch::snode(e));
         } else {
-            txn.keep(Branch::snode(e))?;
+            txn.keep(Branch::snode(e));
             es.push(e);
         }
     }
-    Ok(LNode::alloc(&es))
+    LNode::alloc(&es)
 }
 
 /// An L-node without the entry at `idx`; a T-node if one entry remains.
@@ -165,21 +151,21 @@ pub(crate) fn lnode_removed<K, V>(
     txn: &mut Txn<K, V>,
     ln: &LNode<K, V>,
     idx: usize,
-) -> Result<*mut Main<K, V>, Restart> {
+) -> *mut Main<K, V> {
     let mut es: SmallVec<[*mut SNode<K, V>; 8]> = SmallVec::new();
     for (k, &e) in ln.entries().iter().enumerate() {
         if k == idx {
             txn.drop_branch(Branch::snode(e));
         } else {
-            txn.keep(Branch::snode(e))?;
+            txn.keep(Branch::snode(e));
             es.push(e);
         }
     }
-    Ok(if es.len() == 1 {
+    if es.len() == 1 {
         TNode::alloc(es[0])
     } else {
         LNode::alloc(&es)
-    })
+    }
 }
 
 impl<K, V> RawCtrie<K, V> {
@@ -204,14 +190,14 @@ impl<K, V> RawCtrie<K, V> {
         pos: usize,
         gen: Gen,
         guard: &Guard,
-    ) -> Result<*mut Main<K, V>, Restart> {
+    ) -> *mut Main<K, V> {
         let old = cn.branch(pos);
         let BranchRef::I(c) = old.get() else {
             unreachable!("renewing an S-node")
         };
         // SAFETY: `c` is live while pinned.
         let m = unsafe { self.gcas_read(c, guard) };
-        let m = txn.acquire_main(m)?;
+        let m = txn.acquire_main(m);
         let copy = txn.fresh_inode(INode::alloc(gen, m));
         txn.drop_branch(old);
         updated(txn, cn, pos, Branch::inode(copy))
@@ -227,7 +213,7 @@ impl<K, V> RawCtrie<K, V> {
         cn: &CNode<K, V>,
         lev: u32,
         guard: &Guard,
-    ) -> Result<*mut Main<K, V>, Restart> {
+    ) -> *mut Main<K, V> {
         let mut bs: Branches<K, V> = SmallVec::new();
         for &b in cn.branches() {
             match b.get() {
@@ -235,16 +221,16 @@ impl<K, V> RawCtrie<K, V> {
                     // SAFETY: `c` and its committed main are live while pinned.
                     let m = unsafe { self.gcas_read(c, guard) };
                     if let MainRef::T(tn) = unsafe { Main::view(m) } {
-                        let s = txn.acquire_snode(tn.sn)?;
+                        let s = txn.acquire_snode(tn.sn);
                         txn.drop_branch(b);
                         bs.push(Branch::snode(s));
                     } else {
-                        bs.push(txn.keep(b)?);
+                        bs.push(txn.keep(b));
                     }
                 }
-                BranchRef::S(_) => bs.push(txn.keep(b)?),
+                BranchRef::S(_) => bs.push(txn.keep(b)),
             }
         }
-        Ok(contracted(cn.bitmap(), lev, &bs))
+        contracted(cn.bitmap(), lev, &bs)
     }
 }

@@ -27,7 +27,7 @@ use core::marker::PhantomData;
 use crossbeam_epoch::Guard;
 
 use self::node::{CNode, INode, Main};
-use self::reclaim::{acquire_held, release_later, release_now, try_acquire, Edge};
+use self::reclaim::{acquire, release_later, release_now, Edge};
 use crate::sync::{next_generation, AtomicPtr, Ordering};
 
 /// A Ctrie root: the root pointer (an I-node, or an RDCSS descriptor tagged with bit 0) and
@@ -81,15 +81,13 @@ impl<K, V> RawCtrie<K, V> {
                 let r = self.read_root(false, guard);
                 let m = self.gcas_read(r, guard);
                 // Speculative (R3): undone below unless the RDCSS publishes the new edge.
-                if !try_acquire(&(*m).rc) {
-                    continue;
-                }
+                acquire(&(*m).rc);
                 let renewed = INode::alloc(next_generation(), m);
                 if self.rdcss(r, m, renewed, guard) {
                     if cfg!(ctrie_mutant = "ro_snapshot_live_root") {
                         // Seeded bug (ci/mutants.sh): hand out the new live root, as the Go
                         // port once did, so the "snapshot" keeps changing.
-                        acquire_held(&(*renewed).rc);
+                        acquire(&(*renewed).rc);
                         release_later(Edge::I(r), guard);
                         return renewed;
                     }
@@ -121,13 +119,13 @@ impl<K, V> RawCtrie<K, V> {
         unsafe {
             let r = if self.read_only {
                 let r = self.fixed_root();
-                acquire_held(&(*r).rc);
+                acquire(&(*r).rc);
                 r
             } else {
                 self.freeze_root(guard)
             };
             let m = self.gcas_read(r, guard);
-            acquire_held(&(*m).rc);
+            acquire(&(*m).rc);
             let root = INode::alloc(next_generation(), m);
             release_later(Edge::I(r), guard);
             RawCtrie::with_root(root, false)
@@ -138,7 +136,7 @@ impl<K, V> RawCtrie<K, V> {
     pub(crate) fn clone_read_only(&self) -> RawCtrie<K, V> {
         let r = self.fixed_root();
         // SAFETY: we own an edge to `r`, so it is live.
-        acquire_held(unsafe { &(*r).rc });
+        acquire(unsafe { &(*r).rc });
         RawCtrie::with_root(r, true)
     }
 

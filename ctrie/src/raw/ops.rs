@@ -95,13 +95,8 @@ impl<K, V> RawCtrie<K, V> {
         // SAFETY: forwarded; the GCAS settles `txn`.
         unsafe {
             txn.begin(&*m);
-            match self.renewed_at(txn, cn, pos, gen, guard) {
-                Ok(n) => self.gcas(i, m, n, txn, guard),
-                Err(_) => {
-                    txn.abort();
-                    false
-                }
-            }
+            let n = self.renewed_at(txn, cn, pos, gen, guard);
+            self.gcas(i, m, n, txn, guard)
         }
     }
 
@@ -208,7 +203,7 @@ impl<K, V> RawCtrie<K, V> {
                                 }
                                 txn.begin(&*m);
                                 let n = build::inserted(&mut txn, cn, pos, flag, Branch::snode(sn));
-                                if self.publish(&mut txn, w.i, m, n, guard) {
+                                if self.gcas(w.i, m, n, &mut txn, guard) {
                                     return Inserted::Yes { prev: None };
                                 }
                                 continue 'restart;
@@ -239,7 +234,7 @@ impl<K, V> RawCtrie<K, V> {
                                     txn.begin(&*m);
                                     txn.drop_branch(b);
                                     let n = build::updated(&mut txn, cn, pos, Branch::snode(sn));
-                                    if self.publish(&mut txn, w.i, m, n, guard) {
+                                    if self.gcas(w.i, m, n, &mut txn, guard) {
                                         return Inserted::Yes { prev: Some(s) };
                                     }
                                     continue 'restart;
@@ -250,14 +245,12 @@ impl<K, V> RawCtrie<K, V> {
                                     }
                                     txn.begin(&*m);
                                     // `s` moves from this C-node into the new sub-trie.
-                                    let n = txn.keep(b).and_then(|_| {
-                                        let sub =
-                                            build::dual(&mut txn, s, sn, w.lev + W, (*w.i).gen);
-                                        let sub = txn.fresh_main(sub);
-                                        let inode = txn.fresh_inode(INode::alloc((*w.i).gen, sub));
-                                        build::updated(&mut txn, cn, pos, Branch::inode(inode))
-                                    });
-                                    if self.publish(&mut txn, w.i, m, n, guard) {
+                                    txn.keep(b);
+                                    let sub = build::dual(&mut txn, s, sn, w.lev + W, (*w.i).gen);
+                                    let sub = txn.fresh_main(sub);
+                                    let inode = txn.fresh_inode(INode::alloc((*w.i).gen, sub));
+                                    let n = build::updated(&mut txn, cn, pos, Branch::inode(inode));
+                                    if self.gcas(w.i, m, n, &mut txn, guard) {
                                         return Inserted::Yes { prev: None };
                                     }
                                     continue 'restart;
@@ -283,7 +276,7 @@ impl<K, V> RawCtrie<K, V> {
                             }
                             txn.begin(&*m);
                             let n = build::lnode_inserted(&mut txn, ln, found, sn);
-                            if self.publish(&mut txn, w.i, m, n, guard) {
+                            if self.gcas(w.i, m, n, &mut txn, guard) {
                                 return Inserted::Yes {
                                     prev: found.map(|k| ln.entries()[k]),
                                 };
@@ -292,29 +285,6 @@ impl<K, V> RawCtrie<K, V> {
                         }
                     }
                 }
-            }
-        }
-    }
-
-    /// GCASes a freshly built node, or abandons the attempt if building it failed.
-    ///
-    /// # Safety
-    /// As [`RawCtrie::gcas`].
-    unsafe fn publish(
-        &self,
-        txn: &mut Txn<K, V>,
-        i: *mut INode<K, V>,
-        m: *mut Main<K, V>,
-        n: Result<*mut Main<K, V>, super::reclaim::Restart>,
-        guard: &Guard,
-    ) -> bool {
-        match n {
-            // SAFETY: forwarded.
-            Ok(n) => unsafe { self.gcas(i, m, n, txn, guard) },
-            Err(_) => {
-                // SAFETY: nothing was published.
-                unsafe { txn.abort() };
-                false
             }
         }
     }
@@ -376,7 +346,7 @@ impl<K, V> RawCtrie<K, V> {
                                     txn.begin(&*m);
                                     txn.drop_branch(b);
                                     let n = build::removed(&mut txn, cn, pos, flag, w.lev);
-                                    if !self.publish(&mut txn, w.i, m, n, guard) {
+                                    if !self.gcas(w.i, m, n, &mut txn, guard) {
                                         continue 'restart;
                                     }
                                     self.after_removal(&mut txn, &w, hash, guard);
@@ -396,7 +366,7 @@ impl<K, V> RawCtrie<K, V> {
                             }
                             txn.begin(&*m);
                             let n = build::lnode_removed(&mut txn, ln, k);
-                            if !self.publish(&mut txn, w.i, m, n, guard) {
+                            if !self.gcas(w.i, m, n, &mut txn, guard) {
                                 // Restart (the Go port answered "not found" here: a bug).
                                 continue 'restart;
                             }
@@ -438,7 +408,7 @@ impl<K, V> RawCtrie<K, V> {
             if let MainRef::C(cn) = Main::view(m) {
                 txn.begin(&*m);
                 let n = self.compressed(txn, cn, lev, guard);
-                self.publish(txn, parent, m, n, guard);
+                self.gcas(parent, m, n, txn, guard);
             }
         }
     }
@@ -480,10 +450,9 @@ impl<K, V> RawCtrie<K, V> {
                 }
                 txn.begin(&*pm);
                 txn.drop_branch(b);
-                let n = txn.acquire_snode(sn).and_then(|s| {
-                    build::updated_contracted(txn, cn, pos, Branch::snode(s), lev - W)
-                });
-                if self.publish(txn, parent, pm, n, guard) {
+                let s = txn.acquire_snode(sn);
+                let n = build::updated_contracted(txn, cn, pos, Branch::snode(s), lev - W);
+                if self.gcas(parent, pm, n, txn, guard) {
                     return;
                 }
                 if (*self.read_root(false, guard)).gen != start_gen {

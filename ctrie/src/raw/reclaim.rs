@@ -32,8 +32,8 @@
 //!   (deferred, R1), and `old`'s *shell* is freed after a grace period. If the GCAS fails, `new` owned nothing it
 //!   borrowed, so only what was freshly allocated is freed.
 //! * **R3 (acquire when shared).** If `old.rc > 1`, `new` acquires (+1) every edge it keeps, and
-//!   on commit `old` is released (-1, deferred). Acquisitions are *speculative*: they use
-//!   [`try_acquire`] (increment unless zero) and are undone if the GCAS fails. The same goes for
+//!   on commit `old` is released (-1, deferred). Acquisitions are *speculative*: they are plain
+//!   increments ([`acquire`]) undone if the GCAS fails. The same goes for
 //!   edges created across generations: a renewed I-node acquires its predecessor's main node, a
 //!   snapshot's new root acquires the old root's main node.
 //!
@@ -49,11 +49,15 @@
 //! are balanced by their own decrements and never bring the count to zero, because R2 never
 //! decrements `old` (its last edge is gone with the shell).
 //!
-//! Why speculative acquisitions are sound: [`try_acquire`] never resurrects a node whose count
-//! reached zero (that node is already queued for destruction); a successful speculative
-//! acquisition is published only by a CAS (GCAS on the parent, RDCSS on the root) whose expected
-//! value is the node the edge was copied from, so the new edge is published only if its source
-//! was still in place, and the acquisition is undone otherwise.
+//! Why speculative acquisitions are sound: an acquisition is a plain increment of a node the
+//! thread reached while pinned, which by R1 cannot have reached zero before that pin ends, so it
+//! never resurrects a node queued for destruction (debug builds assert this on every
+//! acquisition; the test suite, Miri and loom run them). An increment-unless-zero would add
+//! nothing: a node whose count had reached zero may already be freed, so merely reading its
+//! count would be the bug. A successful acquisition is published only by a CAS (GCAS on the
+//! parent, RDCSS on the root) whose expected value is the node the edge was copied from, so the
+//! new edge is published only if its source was still in place, and the acquisition is undone
+//! otherwise.
 //!
 //! * **R4 (frozen snapshots).** A read-only snapshot owns a counted edge to its root. Every
 //!   I-node reachable from it has a generation the live trie has left, so its committed main node
@@ -122,33 +126,19 @@ pub(crate) unsafe fn retire<F: FnOnce()>(guard: &Guard, f: F) {
     }
 }
 
-/// +1 unless the count already reached zero. Returns whether the reference was acquired.
+/// +1 on a node that cannot have reached zero: the caller holds a counted reference to it, or
+/// reached it while pinned (by R1 its count stays above zero until that pin ends).
 #[inline]
-pub(crate) fn try_acquire(rc: &AtomicUsize) -> bool {
-    // Relaxed: the increment only has to be ordered with other modifications of the same count
-    // (they are, as read-modify-writes on one location); the node's contents were made visible
-    // by the Acquire load of the pointer that led here.
-    let mut cur = rc.load(Ordering::Relaxed);
-    loop {
-        if cur == 0 {
-            return false;
-        }
-        if cur > isize::MAX as usize {
-            count_overflow();
-        }
-        // Relaxed (both): see above.
-        match rc.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return true,
-            Err(actual) => cur = actual,
-        }
-    }
-}
-
-/// +1 on a node the caller already holds a counted reference to (so the count is not zero).
-#[inline]
-pub(crate) fn acquire_held(rc: &AtomicUsize) {
-    // Relaxed: as in `Arc::clone`, an existing reference keeps the node alive.
-    if rc.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
+pub(crate) fn acquire(rc: &AtomicUsize) {
+    // Relaxed: as in `Arc::clone`, the increment only has to be ordered with other modifications
+    // of the same count (it is, as a read-modify-write on one location), and the count cannot be
+    // zero, so no destructor can be racing with it; the node's contents were made visible by the
+    // Acquire load of the pointer that led here.
+    let before = rc.fetch_add(1, Ordering::Relaxed);
+    // A zero here would mean R1 was broken: the node is being freed while it is still reachable.
+    // Debug builds (the test suite, Miri, loom) check it.
+    debug_assert_ne!(before, 0, "acquired a node whose count had reached zero");
+    if before > isize::MAX as usize {
         count_overflow();
     }
 }
@@ -296,10 +286,6 @@ pub(crate) enum Fresh<K, V> {
     M(*mut Main<K, V>),
 }
 
-/// Signals that an attempt must be abandoned and the operation restarted from the root.
-#[derive(Debug)]
-pub(crate) struct Restart;
-
 /// The ownership bookkeeping of one attempt to replace a main node (rules R2 and R3): what the
 /// new node borrowed or acquired, what it dropped, and what was allocated for it. The GCAS that
 /// publishes the new node settles it with [`Txn::commit`] or [`Txn::abort`].
@@ -335,9 +321,9 @@ impl<K, V> Txn<K, V> {
     }
 
     /// Keeps a branch of the old node in the new node.
-    pub(crate) fn keep(&mut self, b: Branch<K, V>) -> Result<Branch<K, V>, Restart> {
+    pub(crate) fn keep(&mut self, b: Branch<K, V>) -> Branch<K, V> {
         if self.transfer {
-            return Ok(b);
+            return b;
         }
         // SAFETY: `b` came from a node read while pinned, so its target's memory is live.
         let rc = unsafe {
@@ -346,38 +332,26 @@ impl<K, V> Txn<K, V> {
                 BranchRef::S(s) => &(*s).rc,
             }
         };
-        if try_acquire(rc) {
-            self.acquired.push(Edge::from(b));
-            Ok(b)
-        } else {
-            Err(Restart)
-        }
+        acquire(rc);
+        self.acquired.push(Edge::from(b));
+        b
     }
 
     /// Adds a new edge to an existing S-node that the old node does not own directly (e.g. the
     /// S-node of a tomb being resurrected into its parent).
-    pub(crate) fn acquire_snode(
-        &mut self,
-        s: *mut SNode<K, V>,
-    ) -> Result<*mut SNode<K, V>, Restart> {
+    pub(crate) fn acquire_snode(&mut self, s: *mut SNode<K, V>) -> *mut SNode<K, V> {
         // SAFETY: `s` was read while pinned.
-        if try_acquire(unsafe { &(*s).rc }) {
-            self.acquired.push(Edge::S(s));
-            Ok(s)
-        } else {
-            Err(Restart)
-        }
+        acquire(unsafe { &(*s).rc });
+        self.acquired.push(Edge::S(s));
+        s
     }
 
     /// Adds a new edge to an existing main node (a renewed I-node sharing its predecessor's).
-    pub(crate) fn acquire_main(&mut self, m: *mut Main<K, V>) -> Result<*mut Main<K, V>, Restart> {
+    pub(crate) fn acquire_main(&mut self, m: *mut Main<K, V>) -> *mut Main<K, V> {
         // SAFETY: `m` was read while pinned.
-        if try_acquire(unsafe { &(*m).rc }) {
-            self.acquired.push(Edge::M(m));
-            Ok(m)
-        } else {
-            Err(Restart)
-        }
+        acquire(unsafe { &(*m).rc });
+        self.acquired.push(Edge::M(m));
+        m
     }
 
     /// Records that the new node drops this branch of the old node.
@@ -491,5 +465,24 @@ pub(crate) unsafe fn discard_target<K, V>(n: *mut Main<K, V>, installed: bool, g
         } else {
             Main::free_shell(n);
         }
+    }
+}
+
+#[cfg(all(test, debug_assertions, not(ctrie_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acquire_adds_one() {
+        let rc = AtomicUsize::new(1);
+        acquire(&rc);
+        assert_eq!(rc.load(Ordering::Relaxed), 2);
+    }
+
+    /// The check that R1 holds on every acquisition (see the module docs) does fire.
+    #[test]
+    #[should_panic(expected = "count had reached zero")]
+    fn acquiring_a_node_whose_count_reached_zero_is_caught() {
+        acquire(&AtomicUsize::new(0));
     }
 }
