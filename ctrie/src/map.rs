@@ -267,7 +267,10 @@ where
         let hash = self.hash(&key);
         let sn = SNode::alloc(key, value, hash);
         // SAFETY: pinned by `guard`; `sn` is fresh; `eq` compares with its key.
-        let res = unsafe { self.raw.insert(sn, cond, &|k: &K| *k == (*sn).key, guard) };
+        let res = unsafe {
+            self.raw
+                .insert(hash, &mut || sn, cond, &|k| *k == (*sn).key, guard)
+        };
         // SAFETY: S-nodes reachable or released while `guard` lives stay allocated (R1).
         unsafe {
             match res {
@@ -374,6 +377,82 @@ where
             self.insert_cond(key, new, InsertCond::IfValue(&cond), guard),
             Outcome::Stored { .. }
         )
+    }
+
+    /// Inserts or replaces the entry for `key`, unless the key is present with a value for which
+    /// `unchanged` holds; in one walk of the trie. The entry is built by `make` only once the walk
+    /// has decided to store it, so a call that changes nothing builds and allocates nothing.
+    ///
+    /// Returns `Ok(previous value)` when it stored (`Ok(None)` if the key was absent), or
+    /// `Err(current value)` when it kept the current one. Atomic: the entry it keeps is the one
+    /// it tested. `unchanged` may run more than once if writers race on the same C-node; `make`
+    /// runs at most once. This is the "apply an update unless it is a no-op" step of a cache:
+    /// a lookup followed by an insert would walk the trie twice.
+    ///
+    /// ```
+    /// let map = ctrie::Ctrie::new();
+    /// let guard = map.guard();
+    /// let same = |v: &u32| *v == 1;
+    /// assert_eq!(map.insert_unless("k", same, || ("k", 1), &guard), Ok(None));
+    /// assert_eq!(map.insert_unless("k", same, || unreachable!(), &guard), Err(&1));
+    /// assert_eq!(map.insert_unless("k", |v| *v == 2, || ("k", 2), &guard), Ok(Some(&1)));
+    /// ```
+    ///
+    /// # Panics
+    /// If `make` returns an entry whose key is not equal to `key` (the entry is dropped, the trie
+    /// is left unchanged), or if `guard` does not pin crossbeam-epoch's default collector.
+    pub fn insert_unless<'g, Q, F, M>(
+        &'g self,
+        key: &Q,
+        unchanged: F,
+        make: M,
+        guard: &'g Guard,
+    ) -> Result<Option<&'g V>, &'g V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        F: Fn(&V) -> bool,
+        M: FnOnce() -> (K, V),
+    {
+        check_guard(guard);
+        let hash = self.hash(key);
+        let mut make = Some(make);
+        let mut made: *mut SNode<K, V> = core::ptr::null_mut();
+        let mut sn = || {
+            if made.is_null() {
+                let (k, v) = make.take().expect("an S-node is built once")();
+                assert!(
+                    k.borrow() == key,
+                    "Ctrie::insert_unless: `make` returned an entry for another key"
+                );
+                made = SNode::alloc(k, v, hash);
+            }
+            made
+        };
+        // SAFETY: pinned by `guard`; `sn` returns one fresh S-node with `key`'s hash whose key
+        // equals `key` (checked above), which `eq` compares with.
+        let res = unsafe {
+            self.raw.insert(
+                hash,
+                &mut sn,
+                InsertCond::Unless(&unchanged),
+                &|k| k.borrow() == key,
+                guard,
+            )
+        };
+        // SAFETY: S-nodes reachable or released while `guard` lives stay allocated (R1).
+        unsafe {
+            match res {
+                Inserted::Yes { prev } => Ok(prev.map(|p| &(*p).value)),
+                Inserted::No { current } => {
+                    if !made.is_null() {
+                        // Built for an attempt that lost a race, never published.
+                        SNode::destroy(made);
+                    }
+                    Err(&(*current.expect("only a present value is kept")).value)
+                }
+            }
+        }
     }
 
     /// Removes `key`; returns its value.
@@ -588,6 +667,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> CtrieRef<'_, K, V, S> {
     {
         self.map
             .compare_and_replace(key, expected, new, &self.guard)
+    }
+
+    /// See [`Ctrie::insert_unless`].
+    pub fn insert_unless<Q, F, M>(&self, key: &Q, unchanged: F, make: M) -> Result<Option<&V>, &V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        F: Fn(&V) -> bool,
+        M: FnOnce() -> (K, V),
+    {
+        self.map.insert_unless(key, unchanged, make, &self.guard)
     }
 
     /// See [`Ctrie::remove`].

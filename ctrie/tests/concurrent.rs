@@ -244,3 +244,38 @@ fn clear_is_atomic() {
         assert_eq!((hi - lo + 1) as usize, got.len());
     }
 }
+
+/// `insert_unless` is atomic. Racing writers use it as a "max" register: each stores its value
+/// unless the current one is at least as large. Every store must replace a smaller value, every
+/// refusal must see a value at least as large, nobody may see the register go down, and it must
+/// end at the largest value offered. (A lookup followed by an insert loses updates here.)
+#[test]
+fn insert_unless_is_atomic() {
+    let n = size(20_000, 100) as u64;
+    let m: Ctrie<u8, u64> = Ctrie::new();
+    thread::scope(|s| {
+        for t in 0..3u64 {
+            let m = &m;
+            s.spawn(move || {
+                let mut seen = 0;
+                for i in 0..n {
+                    let v = i * 3 + t + 1;
+                    match m.pin().insert_unless(&0, |cur| *cur >= v, || (0, v)) {
+                        Ok(prev) => {
+                            let prev = prev.copied().unwrap_or(0);
+                            assert!(prev < v, "stored {v} over {prev}");
+                            assert!(prev >= seen, "went down from {seen} to {prev}");
+                            seen = v;
+                        }
+                        Err(&cur) => {
+                            assert!(cur >= v, "refused {v} for {cur}");
+                            assert!(cur >= seen, "went down from {seen} to {cur}");
+                            seen = cur;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(m.pin().get(&0), Some(&(3 * n)));
+}

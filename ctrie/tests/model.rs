@@ -12,6 +12,8 @@ use std::hash::BuildHasher;
 #[derive(Clone, Debug)]
 enum Op {
     Insert(u8, u8),
+    /// `insert_unless` with "unless the current value is at least as large".
+    InsertUnlessAtLeast(u8, u8),
     InsertIfAbsent(u8, u8),
     GetOrInsertWith(u8, u8),
     Replace(u8, u8),
@@ -41,7 +43,8 @@ impl Arbitrary for Op {
         let key = |g: &mut Gen| u8::arbitrary(g) % KEYS;
         let val = |g: &mut Gen| u8::arbitrary(g) % VALUES;
         match u8::arbitrary(g) % 40 {
-            0..=9 => Op::Insert(key(g), val(g)),
+            0..=7 => Op::Insert(key(g), val(g)),
+            8..=9 => Op::InsertUnlessAtLeast(key(g), val(g)),
             10..=11 => Op::InsertIfAbsent(key(g), val(g)),
             12 => Op::GetOrInsertWith(key(g), val(g)),
             13 => Op::Replace(key(g), val(g)),
@@ -72,6 +75,17 @@ fn run<S: BuildHasher + Default + 'static>(ops: Vec<Op>) -> bool {
         let r = trie.pin();
         match op {
             Op::Insert(k, v) => assert_eq!(r.insert(k, v).copied(), model.insert(k, v)),
+            Op::InsertUnlessAtLeast(k, v) => {
+                let expect = match model.get(&k).copied() {
+                    Some(cur) if cur >= v => Err(cur),
+                    prev => Ok(prev),
+                };
+                let got = r.insert_unless(&k, |cur| *cur >= v, || (k, v));
+                assert_eq!(got.map(Option::<&u8>::copied).map_err(|c| *c), expect);
+                if expect.is_ok() {
+                    model.insert(k, v);
+                }
+            }
             Op::InsertIfAbsent(k, v) => {
                 let expect = model.get(&k).copied();
                 assert_eq!(r.insert_if_absent(k, v).copied(), expect);

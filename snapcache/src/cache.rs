@@ -304,18 +304,23 @@ impl Processor {
                     deltas.push(upd);
                     continue;
                 }
-                if state
-                    .get(&upd.key)
-                    .is_some_and(|stored| upd.is_noop_for(stored))
-                {
-                    continue;
-                }
-                let stored = Update {
-                    update_type: UpdateType::New,
-                    ..upd.clone()
-                };
-                if state.insert(upd.key.clone(), stored).is_none() {
-                    self.keys += 1;
+                // One walk of the trie: the stored entry is compared where it is found, and the
+                // new one built only if it is to be stored.
+                let applied = state.insert_unless(
+                    &upd.key,
+                    |stored| upd.is_noop_for(stored),
+                    || {
+                        let stored = Update {
+                            update_type: UpdateType::New,
+                            ..upd.clone()
+                        };
+                        (upd.key.clone(), stored)
+                    },
+                );
+                match applied {
+                    Err(_) => continue, // a no-op
+                    Ok(None) => self.keys += 1,
+                    Ok(Some(_)) => {}
                 }
                 deltas.push(upd);
             }

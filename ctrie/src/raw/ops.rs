@@ -29,17 +29,23 @@ pub(crate) enum InsertCond<'a, V> {
     IfPresent,
     /// Only if the key is present with a value satisfying the predicate.
     IfValue(&'a dyn Fn(&V) -> bool),
+    /// Unless the key is present with a value satisfying the predicate.
+    Unless(&'a dyn Fn(&V) -> bool),
 }
 
 impl<V> InsertCond<'_, V> {
     fn when_absent(&self) -> bool {
-        matches!(self, InsertCond::Always | InsertCond::IfAbsent)
+        matches!(
+            self,
+            InsertCond::Always | InsertCond::IfAbsent | InsertCond::Unless(_)
+        )
     }
     fn when_present(&self, v: &V) -> bool {
         match self {
             InsertCond::Always | InsertCond::IfPresent => true,
             InsertCond::IfAbsent => false,
             InsertCond::IfValue(p) => p(v),
+            InsertCond::Unless(p) => !p(v),
         }
     }
 }
@@ -170,15 +176,21 @@ impl<K, V> RawCtrie<K, V> {
         }
     }
 
-    /// Inserts the S-node `sn` (owned by the caller) under `cond`.
+    /// Inserts the S-node `sn()` under `cond`, for a key with full hash `hash`.
     ///
-    /// On [`Inserted::Yes`] the trie owns `sn`; on [`Inserted::No`] the caller still does.
+    /// `sn` returns the S-node to insert, the same one on every call; it is called only once the
+    /// walk has decided to store it (and before any bookkeeping starts, so that a panic in it
+    /// leaves nothing half done), so an insertion the condition refuses need not build one. On
+    /// [`Inserted::Yes`] the trie owns it; on [`Inserted::No`] the caller still owns it if it was
+    /// built.
     ///
     /// # Safety
-    /// Pinned by `guard`; `sn` is a fresh, unpublished S-node; `eq` compares a key with `sn`'s.
+    /// Pinned by `guard`; `sn` returns a fresh, unpublished S-node with hash `hash` whose key
+    /// `eq` holds for.
     pub(crate) unsafe fn insert(
         &self,
-        sn: *mut SNode<K, V>,
+        hash: u64,
+        sn: &mut dyn FnMut() -> *mut SNode<K, V>,
         cond: InsertCond<'_, V>,
         eq: &dyn Fn(&K) -> bool,
         guard: &Guard,
@@ -187,7 +199,6 @@ impl<K, V> RawCtrie<K, V> {
         let mut txn = Txn::new();
         // SAFETY: every node is read while pinned (R1); each GCAS settles `txn`.
         unsafe {
-            let hash = (*sn).hash;
             'restart: loop {
                 let mut w = self.walk_from_root(guard);
                 loop {
@@ -201,6 +212,7 @@ impl<K, V> RawCtrie<K, V> {
                                 if !cond.when_absent() {
                                     return Inserted::No { current: None };
                                 }
+                                let sn = sn();
                                 txn.begin(&*m);
                                 let n = build::inserted(&mut txn, cn, pos, flag, Branch::snode(sn));
                                 if self.gcas(w.i, m, n, &mut txn, guard) {
@@ -231,6 +243,7 @@ impl<K, V> RawCtrie<K, V> {
                                     if !cond.when_present(&(*s).value) {
                                         return Inserted::No { current: Some(s) };
                                     }
+                                    let sn = sn();
                                     txn.begin(&*m);
                                     txn.drop_branch(b);
                                     let n = build::updated(&mut txn, cn, pos, Branch::snode(sn));
@@ -243,6 +256,7 @@ impl<K, V> RawCtrie<K, V> {
                                     if !cond.when_absent() {
                                         return Inserted::No { current: None };
                                     }
+                                    let sn = sn();
                                     txn.begin(&*m);
                                     // `s` moves from this C-node into the new sub-trie.
                                     txn.keep(b);
@@ -274,6 +288,7 @@ impl<K, V> RawCtrie<K, V> {
                                 }
                                 _ => {}
                             }
+                            let sn = sn();
                             txn.begin(&*m);
                             let n = build::lnode_inserted(&mut txn, ln, found, sn);
                             if self.gcas(w.i, m, n, &mut txn, guard) {
