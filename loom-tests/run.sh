@@ -10,10 +10,10 @@
 # count reached zero, never frees an I-node with a pending GCAS) are checked in every interleaving.
 #
 # Budget, measured on the 2-core CI machine (release build excluded, ~1 min):
-#   LOOM_MAX_PREEMPTIONS=2 (default): models ~20 s, seeded bugs ~3 min (three extra builds;
+#   LOOM_MAX_PREEMPTIONS=2 (default): models ~25 s, seeded bugs ~3 min (three extra builds;
 #   LOOM_MUTANTS=0 skips them, as .ci/run does: ci/long.sh runs them)
-#   LOOM_MAX_PREEMPTIONS=3 (ci/long.sh): models ~3.5 min (208 s on 2026-11-27, with CI running
-#   alongside), ~5.5 min with the seeded bugs
+#   LOOM_MAX_PREEMPTIONS=3 (ci/long.sh): models ~4.5 min (253 s on 2026-11-27 with debug
+#   assertions), ~6 min with the seeded bugs (357 s)
 # Unbounded preemptions do not finish. Do not set LOOM_MAX_DURATION: it stops early and still
 # reports success.
 set -euo pipefail
