@@ -104,6 +104,8 @@ impl Breadcrumb {
             return Ok(next);
         }
         cancel.register(&self.hub);
+        // About to sleep: do not keep the breadcrumbs we just left alive meanwhile.
+        crate::sync::garbage::hand_over_if_dropped();
         loop {
             let seen = self.hub.epoch();
             // The re-check after reading the epoch is what makes the wait below safe.
@@ -158,6 +160,8 @@ impl Drop for Breadcrumb {
     /// Releases the successor, and its successors as long as we held the last reference to
     /// them, in a loop: dropping a chain of millions does not recurse.
     fn drop(&mut self) {
+        // Our snapshot's release is about to be queued in this thread's epoch bag.
+        crate::sync::garbage::note_dropped();
         let mut next = self.take_next();
         while let Some(arc) = next {
             match Arc::try_unwrap(arc) {

@@ -228,7 +228,16 @@ impl Processor {
         let mut next_health = Instant::now() + HEALTH_INTERVAL;
         loop {
             let deadline = next_wake.min(next_health);
-            match self.shared.queue.recv_until(deadline) {
+            let first = match self.shared.queue.try_recv() {
+                Some(item) => Recv::Item(item),
+                None => {
+                    // About to sleep: hand over the deferred frees of what the last batch
+                    // replaced (see `sync::garbage`).
+                    crate::sync::garbage::hand_over();
+                    self.shared.queue.recv_until(deadline)
+                }
+            };
+            match first {
                 Recv::Item(first) => {
                     let mut batch = vec![first];
                     let mut size = item_size(&batch[0]);

@@ -63,3 +63,39 @@ mod futex {
 
 #[cfg(snapcache_loom)]
 pub(crate) use futex::{wait, wake_all};
+
+/// Memory a thread may be sitting on. crossbeam-epoch queues deferred frees in a bag per
+/// thread, handed to the other threads only once it holds 64 or the thread flushes. A thread that
+/// dropped a breadcrumb has queued there the release of every trie node only its snapshot held;
+/// the processing thread has queued the nodes its last writes replaced and the breadcrumb it
+/// made stale. A thread that then sleeps (a follower until the next breadcrumb, the processing
+/// thread until the next input) would keep all that alive meanwhile, so it hands the bag over
+/// first. In the fan-out demo with 64 follower threads this halved the peak memory.
+pub(crate) mod garbage {
+    #[cfg(not(snapcache_loom))]
+    std::thread_local! {
+        static HELD: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    }
+
+    /// This thread just dropped a breadcrumb.
+    pub(crate) fn note_dropped() {
+        #[cfg(not(snapcache_loom))]
+        let _ = HELD.try_with(|h| h.set(true));
+    }
+
+    /// Before a follower sleeps: hand over its deferred frees if it dropped a breadcrumb since
+    /// it last did (one flush per breadcrumb dropped, not per wait).
+    pub(crate) fn hand_over_if_dropped() {
+        #[cfg(not(snapcache_loom))]
+        if HELD.try_with(|h| h.replace(false)).unwrap_or(false) {
+            hand_over();
+        }
+    }
+
+    /// Hands this thread's deferred frees to the other threads and collects what has expired.
+    /// A no-op under loom, whose models do not need it and would only grow.
+    pub(crate) fn hand_over() {
+        #[cfg(not(snapcache_loom))]
+        crossbeam_epoch::pin().flush();
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quickcheck::{Arbitrary, Gen, QuickCheck};
@@ -358,6 +358,83 @@ fn cancelling_a_blocked_follower_wakes_it() {
     assert_eq!(cache.current_breadcrumb().sequence_number, 1);
     let first_after = Cache::new(Config::default());
     drop(first_after);
+}
+
+/// A value that counts when its last `Bytes` handle is gone.
+struct Counted(Arc<AtomicUsize>);
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        b"old"
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Flushes this thread's epoch bag (which also collects what expired) until `done` holds;
+/// panics after 30 s (a watchdog, not a speed test: without the behaviour tested it never
+/// happens).
+fn collect_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        crossbeam_epoch::pin().flush();
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Threads that sleep do not keep the memory of the breadcrumbs they left. A follower drops the
+/// last reference to breadcrumb 1 and blocks for breadcrumb 3; the processing thread, having
+/// replaced the only value breadcrumb 1 still held, waits for input. Both must hand their
+/// deferred frees over before sleeping, so that another thread's epoch collection frees that
+/// value while both still sleep (otherwise it stays queued in a sleeping thread's epoch bag).
+#[test]
+fn sleeping_threads_do_not_keep_the_breadcrumbs_they_left() {
+    let freed = Arc::new(AtomicUsize::new(0));
+    let cache = Cache::new(Config {
+        max_batch_size: 1,
+        wake_up_interval: Duration::from_secs(3600),
+        ..Default::default()
+    });
+    let old = Bytes::from_owner(Counted(freed.clone()));
+    cache
+        .on_updates(vec![Update::set("k", old, UpdateType::New)])
+        .unwrap();
+    let token = CancelToken::new();
+    let mut first = cache.current_breadcrumb();
+    while first.sequence_number < 1 {
+        first = first.next(&token).unwrap();
+    }
+    let (moved_on, moved_on_rx) = mpsc::channel();
+    let follower = {
+        let token = token.clone();
+        thread::spawn(move || {
+            let mut crumb = first;
+            collect_until("the cache kept breadcrumb 1", || {
+                Arc::strong_count(&crumb) == 1
+            });
+            // Breadcrumb 2 exists: breadcrumb 1 is dropped here, by us, its last holder.
+            crumb = crumb.next(&token).unwrap();
+            assert_eq!(crumb.sequence_number, 2);
+            moved_on.send(()).unwrap();
+            crumb.next(&token).map(|b| b.sequence_number)
+        })
+    };
+    cache
+        .on_updates(vec![Update::set("k", "new", UpdateType::New)])
+        .unwrap();
+    moved_on_rx.recv().unwrap();
+    collect_until(
+        "the value only breadcrumb 1 held was not freed while its last holders slept",
+        || freed.load(Ordering::SeqCst) == 1,
+    );
+    assert!(!follower.is_finished(), "the follower was not asleep");
+    token.cancel();
+    assert_eq!(follower.join().unwrap(), Err(Cancelled));
 }
 
 #[test]
