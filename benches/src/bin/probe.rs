@@ -1,5 +1,5 @@
-//! A quick probe of the single-key costs (insert, get hit, get miss) and the 2-thread 90/5/5 mix
-//! for ctrie and its closest peers, in one process, in well under a minute. For iterating on the
+//! A quick probe of the single-key costs (insert, get hit, get miss), a full iteration and the
+//! 2-thread 90/5/5 mix for ctrie and its closest peers, in one process, in well under a minute. For iterating on the
 //! trie; the numbers to publish come from the criterion suite (`benches/run.sh`).
 //!
 //! ```text
@@ -12,13 +12,15 @@
 use std::time::Instant;
 
 use benches::fill;
-use benches::maps::{Contrie, Ctrie, Map, Papaya, Std};
+use benches::maps::{Contrie, Ctrie, Papaya, Std};
+use benches::whole::Whole;
 use benches::workload::{random_keys, run_mix, KeySpace, MIX_90_5_5};
 
-fn probe<M: Map>(n: usize, rounds: usize) {
+fn probe<M: Whole>(n: usize, rounds: usize) {
     let keys = random_keys(n, 1);
     let misses = random_keys(n, 2);
-    let (mut ins, mut hit, mut miss, mut mix) = (f64::MAX, f64::MAX, f64::MAX, 0f64);
+    let (mut ins, mut hit, mut miss, mut iter, mut mix) =
+        (f64::MAX, f64::MAX, f64::MAX, f64::MAX, 0f64);
     for _ in 0..rounds {
         let m = M::new();
         let t = Instant::now();
@@ -43,6 +45,9 @@ fn probe<M: Map>(n: usize, rounds: usize) {
             });
         }
         miss = miss.min(t.elapsed().as_nanos() as f64 / n as f64);
+        let t = Instant::now();
+        std::hint::black_box(m.iterate());
+        iter = iter.min(t.elapsed().as_nanos() as f64 / n as f64);
         drop(m);
         let m = M::new();
         let space = KeySpace::new(n, 3);
@@ -52,7 +57,7 @@ fn probe<M: Map>(n: usize, rounds: usize) {
         mix = mix.max(2.0 * ops as f64 / d.as_secs_f64() / 1e6);
     }
     println!(
-        "{:<8} insert {ins:>7.1} ns  get hit {hit:>6.1} ns  get miss {miss:>6.1} ns  mix 2t {mix:>5.2} Mops/s",
+        "{:<8} insert {ins:>7.1} ns  get hit {hit:>6.1} ns  get miss {miss:>6.1} ns  iter {iter:>6.1} ns/entry  mix 2t {mix:>5.2} Mops/s",
         M::NAME
     );
 }

@@ -40,6 +40,7 @@ impl<K, V> RawIter<K, V> {
         };
         // SAFETY: a root's main node is a C-node (never contracted at level 0), frozen (R4).
         if let MainRef::C(cn) = unsafe { Main::view(m) } {
+            cn.prefetch_children();
             it.stack[0] = (cn, 0);
             it.depth = 1;
         }
@@ -80,6 +81,7 @@ impl<K, V> RawIter<K, V> {
                 BranchRef::I(i) => match unsafe { read_main(t, i) } {
                     MainRef::C(child) => {
                         assert!(self.depth < MAX_DEPTH, "trie deeper than the hash allows");
+                        child.prefetch_children();
                         self.stack[self.depth] = (child, 0);
                         self.depth += 1;
                     }
