@@ -279,3 +279,37 @@ fn insert_unless_is_atomic() {
     });
     assert_eq!(m.pin().get(&0), Some(&(3 * n)));
 }
+
+/// `get_or_insert_with` racing on one fresh key at a time: the threads start each key together
+/// (a barrier), so some build their entry and then lose the race to publish it. They must then
+/// recognise the winner's entry as the same key and return its value, not store a second entry.
+#[test]
+fn get_or_insert_with_losers_recognise_the_winner() {
+    let rounds = size(3_000, 30) as u64;
+    let threads = 3;
+    let m: Ctrie<u64, u64> = Ctrie::new();
+    let start = std::sync::Barrier::new(threads);
+    let seen: Vec<Vec<u64>> = thread::scope(|s| {
+        let hs: Vec<_> = (0..threads as u64)
+            .map(|t| {
+                let (m, start) = (&m, &start);
+                s.spawn(move || {
+                    (0..rounds)
+                        .map(|k| {
+                            start.wait();
+                            *m.pin().get_or_insert_with(k, || t * 1_000_000 + k)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(m.len(), rounds as usize, "a key was stored twice");
+    for k in 0..rounds {
+        let winner = *m.pin().get(&k).unwrap();
+        for s in &seen {
+            assert_eq!(s[k as usize], winner, "callers disagree on key {k}");
+        }
+    }
+}

@@ -218,7 +218,7 @@ fn exactly_once_under_concurrency() {
                     for _ in 0..size(5_000, 100) {
                         let k = rng.below(200);
                         let r = m.pin();
-                        match rng.below(4) {
+                        match rng.below(5) {
                             0 => {
                                 r.remove(&k);
                             }
@@ -227,6 +227,10 @@ fn exactly_once_under_concurrency() {
                                 // with the entry already built.
                                 let keep = rng.below(2) == 0;
                                 let _ = r.insert_unless(&k, |_| keep, || (k, vals.make(k)));
+                            }
+                            2 => {
+                                // The same, through the owned-key path.
+                                assert_eq!(r.get_or_insert_with(k, || vals.make(k)).get(), k);
                             }
                             _ => {
                                 r.insert(k, vals.make(k));
@@ -307,10 +311,10 @@ fn large_drop_in_both_orders() {
     }
 }
 
-/// `insert_unless` builds nothing when it keeps the current value, and an entry built for
-/// another key is refused with a panic, dropped, and leaves the trie as it was. (A constant hash
-/// puts every entry in one L-node; the other shapes are covered by the model and concurrency
-/// tests.)
+/// `insert_unless` and `get_or_insert_with` build nothing when they keep the current value,
+/// and an entry `insert_unless` built for another key is refused with a panic, dropped, and
+/// leaves the trie as it was. (A constant hash puts every entry in one L-node; the other shapes
+/// are covered by the model and concurrency tests.)
 #[test]
 fn insert_unless_builds_only_what_it_stores() {
     let _serial = serial();
@@ -320,6 +324,9 @@ fn insert_unless_builds_only_what_it_stores() {
         let r = m.pin();
         assert!(r.insert_unless(&1, |_| true, || (1, vals.make(1))).is_ok());
         assert!(r.insert_unless(&2, |_| true, || (2, vals.make(2))).is_ok());
+        let got = r.get_or_insert_with(2, || unreachable!("built an entry for a present key"));
+        assert_eq!(got.get(), 2);
+        assert_eq!(r.get_or_insert_with(5, || vals.make(5)).get(), 5);
         let kept = r.insert_unless(&1, |v| v.get() == 1, || unreachable!("built a kept entry"));
         assert_eq!(kept.map_err(Tracked::get), Err(1));
         let made = vals.created();
@@ -328,8 +335,8 @@ fn insert_unless_builds_only_what_it_stores() {
         }));
         assert!(wrong.is_err(), "an entry for another key was accepted");
         assert_eq!(vals.created(), made + 1);
-        assert_eq!(vals.alive(), 2, "the refused entry was not dropped");
-        assert_eq!(r.len(), 2);
+        assert_eq!(vals.alive(), 3, "the refused entry was not dropped");
+        assert_eq!(r.len(), 3);
         assert!(r.get(&3).is_none() && r.get(&4).is_none());
     }
     flush();
