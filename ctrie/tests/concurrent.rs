@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{collect, size, FewBits};
+use common::{collect, race_get_or_insert_with, size, FewBits};
 use ctrie::Ctrie;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -286,25 +286,7 @@ fn insert_unless_is_atomic() {
 #[test]
 fn get_or_insert_with_losers_recognise_the_winner() {
     let rounds = size(3_000, 30) as u64;
-    let threads = 3;
-    let m: Ctrie<u64, u64> = Ctrie::new();
-    let start = std::sync::Barrier::new(threads);
-    let seen: Vec<Vec<u64>> = thread::scope(|s| {
-        let hs: Vec<_> = (0..threads as u64)
-            .map(|t| {
-                let (m, start) = (&m, &start);
-                s.spawn(move || {
-                    (0..rounds)
-                        .map(|k| {
-                            start.wait();
-                            *m.pin().get_or_insert_with(k, || t * 1_000_000 + k)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let (m, seen) = race_get_or_insert_with(rounds, 3, true);
     assert_eq!(m.len(), rounds as usize, "a key was stored twice");
     for k in 0..rounds {
         let winner = *m.pin().get(&k).unwrap();

@@ -2,9 +2,8 @@
 
 mod common;
 
-use common::{collect, size, ConstHash, Mod8};
+use common::{collect, race_get_or_insert_with, size, ConstHash, Mod8};
 use ctrie::Ctrie;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
@@ -272,27 +271,12 @@ fn all_or_none_by_parity_of_togglers() {
 #[test]
 fn get_or_insert_with_agrees_on_one_winner() {
     let n = size(300, 20) as u64;
-    let threads = 4u64;
-    let m: Ctrie<u64, u64> = Ctrie::new();
-    let seen: Vec<HashMap<u64, u64>> = thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|t| {
-                let m = &m;
-                s.spawn(move || {
-                    let r = m.pin();
-                    (0..n)
-                        .map(|k| (k, *r.get_or_insert_with(k, || t * 1_000_000 + k)))
-                        .collect()
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let (m, seen) = race_get_or_insert_with(n, 4, false);
     for k in 0..n {
         let winner = *m.pin().get(&k).unwrap();
         assert_eq!(winner % 1_000_000, k);
         for s in &seen {
-            assert_eq!(s[&k], winner, "callers disagree on key {k}");
+            assert_eq!(s[k as usize], winner, "callers disagree on key {k}");
         }
     }
 }

@@ -231,3 +231,36 @@ pub fn join_all<'s, T>(threads: impl IntoIterator<Item = std::thread::ScopedJoin
         t.join().unwrap();
     }
 }
+
+/// `threads` threads call `get_or_insert_with(k, || t * 1_000_000 + k)` (`t` the thread's
+/// number) for every key `k` in `0..n`, each through one pinned handle; with `lockstep` they
+/// wait for each other (a barrier) before every key, so that they race on the same fresh key.
+/// Returns the trie and, per thread, the value it got for each key (indexed by key).
+pub fn race_get_or_insert_with(
+    n: u64,
+    threads: u64,
+    lockstep: bool,
+) -> (ctrie::Ctrie<u64, u64>, Vec<Vec<u64>>) {
+    let m: ctrie::Ctrie<u64, u64> = ctrie::Ctrie::new();
+    let start = std::sync::Barrier::new(threads as usize);
+    let seen = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let (m, start) = (&m, &start);
+                s.spawn(move || {
+                    let r = m.pin();
+                    (0..n)
+                        .map(|k| {
+                            if lockstep {
+                                start.wait();
+                            }
+                            *r.get_or_insert_with(k, || t * 1_000_000 + k)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    (m, seen)
+}
