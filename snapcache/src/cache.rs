@@ -4,7 +4,7 @@
 use core::ptr;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ctrie::Ctrie;
@@ -79,7 +79,7 @@ impl Cache {
             hub.clone(),
         ));
         let shared = Arc::new(Shared {
-            queue: Queue::new(2 * config.max_batch_size),
+            queue: Queue::new(config.max_batch_size.saturating_mul(2)),
             current: AtomicPtr::new(Arc::into_raw(first.clone()).cast_mut()),
             hub,
             config,
@@ -222,7 +222,8 @@ impl Processor {
     }
 
     fn run(mut self) {
-        let wake_up = self.shared.config.wake_up_interval;
+        // Anything longer than a year means "never" in practice, and would overflow `Instant`.
+        let wake_up = self.shared.config.wake_up_interval.min(YEAR);
         let max = self.shared.config.max_batch_size;
         let mut next_wake = Instant::now() + wake_up;
         let mut next_health = Instant::now() + HEALTH_INTERVAL;
@@ -381,6 +382,9 @@ impl Processor {
     }
 }
 
+/// The longest wake-up interval the processing loop schedules.
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// A raw breadcrumb pointer moved into a deferred function.
 struct SendPtr(*mut Breadcrumb);
 
@@ -415,7 +419,7 @@ mod tests {
             hub.clone(),
         ));
         let shared = Arc::new(Shared {
-            queue: Queue::new(2 * config.max_batch_size),
+            queue: Queue::new(config.max_batch_size.saturating_mul(2)),
             current: AtomicPtr::new(Arc::into_raw(first.clone()).cast_mut()),
             hub,
             config,

@@ -29,11 +29,12 @@ pub trait HealthReporter: Send + Sync {
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    /// Most updates per breadcrumb (default 100). The input queue holds twice as many items.
+    /// Most updates per breadcrumb (default 100). The input queue holds twice as many items
+    /// (`usize::MAX` means no limit; the queue allocates as it fills).
     pub max_batch_size: usize,
     /// How often blocked followers are woken to notice cancellation even without news
-    /// (default 1 s). Cancelling a [`CancelToken`](crate::CancelToken) wakes its follower at once
-    /// regardless.
+    /// (default 1 s; anything over a year, such as `Duration::MAX`, counts as a year).
+    /// Cancelling a [`CancelToken`](crate::CancelToken) wakes its follower at once regardless.
     pub wake_up_interval: Duration,
     /// The name health is reported under (default `"cache"`).
     pub health_name: String,

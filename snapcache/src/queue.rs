@@ -63,11 +63,15 @@ pub(crate) enum Recv {
     Closed,
 }
 
+/// Most items a new queue allocates room for before any arrive.
+const PREALLOCATE: usize = 1024;
+
 impl Queue {
     pub(crate) fn new(capacity: usize) -> Self {
         Queue {
             state: Mutex::new(State {
-                items: VecDeque::with_capacity(capacity),
+                // Not the whole capacity up front: it is a bound, and may be huge.
+                items: VecDeque::with_capacity(capacity.min(PREALLOCATE)),
                 closed: false,
                 blocked_senders: 0,
                 blocked_receivers: 0,

@@ -153,6 +153,26 @@ fn config_defaults() {
     );
 }
 
+/// "As large as possible" is a legitimate setting (one breadcrumb per input, followers never
+/// woken without news), not a reason to overflow, pre-allocate the whole queue or panic.
+#[test]
+fn extreme_config_values_work() {
+    let cache = Cache::new(Config {
+        max_batch_size: usize::MAX,
+        wake_up_interval: Duration::MAX,
+        ..Config::default()
+    });
+    let updates: Vec<Update> = (0..250)
+        .map(|i| Update::set(format!("k{i}"), "v", UpdateType::New))
+        .collect();
+    cache.on_updates(updates).unwrap();
+    cache.on_status_updated(SyncStatus::InSync).unwrap();
+    cache.shutdown();
+    let b = cache.current_breadcrumb();
+    assert_eq!(b.kvs.len(), 250);
+    assert_eq!(b.sync_status, SyncStatus::InSync);
+}
+
 #[test]
 fn initial_breadcrumb() {
     let cache = Cache::new(Config::default());
