@@ -54,6 +54,13 @@
 //! pages (with glibc, `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) made them ~30% faster at 1M keys.
 //! Numbers and method: `BENCHMARKS.md` at the repository root.
 //!
+//! # Panics in user code
+//! If a key's `Hash` or `Eq`, a value's `PartialEq`, a predicate (`insert_unless`) or an entry
+//! builder (`get_or_insert_with`, `insert_unless`) panics, the operation unwinds having changed
+//! nothing, the key and value it was given are dropped, and the trie stays fully usable (see
+//! `tests/panics.rs`). Keys and values are dropped on whichever thread reclaims them, so a
+//! panicking `Drop` would unwind there: do not panic in their destructors.
+//!
 //! # Thread safety
 //! `Ctrie`, `Snapshot` and `Iter` are `Send + Sync` exactly when the keys, values (and hasher)
 //! are: entries are shared between threads and dropped on whichever thread reclaims them.

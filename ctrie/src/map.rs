@@ -265,7 +265,8 @@ where
     ) -> Outcome<'g, K, V> {
         check_guard(guard);
         let hash = self.hash(&key);
-        let sn = SNode::alloc(key, value, hash);
+        let built = Unpublished(SNode::alloc(key, value, hash));
+        let sn = built.0;
         // SAFETY: pinned by `guard`; `sn` is fresh; `eq` compares with its key.
         let res = unsafe {
             self.raw
@@ -274,13 +275,15 @@ where
         // SAFETY: S-nodes reachable or released while `guard` lives stay allocated (R1).
         unsafe {
             match res {
-                Inserted::Yes { prev } => Outcome::Stored {
-                    new: &*sn,
-                    prev: prev.map(|p| &*p),
-                },
+                Inserted::Yes { prev } => {
+                    built.published();
+                    Outcome::Stored {
+                        new: &*sn,
+                        prev: prev.map(|p| &*p),
+                    }
+                }
                 Inserted::No { current } => {
-                    // Never published: drop the key and value now.
-                    SNode::destroy(sn);
+                    // Never published: `built` drops the key and value now.
                     Outcome::Kept {
                         current: current.map(|p| &*p),
                     }
@@ -417,17 +420,17 @@ where
         check_guard(guard);
         let hash = self.hash(key);
         let mut make = Some(make);
-        let mut made: *mut SNode<K, V> = core::ptr::null_mut();
+        let mut made = Unpublished(core::ptr::null_mut());
         let mut sn = || {
-            if made.is_null() {
+            if made.0.is_null() {
                 let (k, v) = make.take().expect("an S-node is built once")();
                 assert!(
                     k.borrow() == key,
                     "Ctrie::insert_unless: `make` returned an entry for another key"
                 );
-                made = SNode::alloc(k, v, hash);
+                made.0 = SNode::alloc(k, v, hash);
             }
-            made
+            made.0
         };
         // SAFETY: pinned by `guard`; `sn` returns one fresh S-node with `key`'s hash whose key
         // equals `key` (checked above), which `eq` compares with.
@@ -443,12 +446,13 @@ where
         // SAFETY: S-nodes reachable or released while `guard` lives stay allocated (R1).
         unsafe {
             match res {
-                Inserted::Yes { prev } => Ok(prev.map(|p| &(*p).value)),
+                Inserted::Yes { prev } => {
+                    made.published();
+                    Ok(prev.map(|p| &(*p).value))
+                }
+                // If one was built, it was for an attempt that lost a race and was never
+                // published: `made` drops it.
                 Inserted::No { current } => {
-                    if !made.is_null() {
-                        // Built for an attempt that lost a race, never published.
-                        SNode::destroy(made);
-                    }
                     Err(&(*current.expect("only a present value is kept")).value)
                 }
             }
@@ -508,6 +512,31 @@ where
 }
 
 /// What a conditional insertion did.
+/// An S-node built for an insertion and not published (yet), or null. If it is never marked
+/// [`published`](Self::published), dropping this destroys it with its key and value: after an
+/// insertion that stored nothing, and when the insertion unwinds because a user's `Eq`,
+/// predicate or entry builder panicked. (User code runs only before an attempt's GCAS, and an
+/// attempt returns as soon as its GCAS commits, so an insertion never unwinds after publishing.)
+struct Unpublished<K, V>(*mut SNode<K, V>);
+
+impl<K, V> Unpublished<K, V> {
+    /// The node is in the trie now, which owns it.
+    fn published(mut self) {
+        self.0 = core::ptr::null_mut();
+    }
+}
+
+impl<K, V> Drop for Unpublished<K, V> {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: we own the node, and no other thread can reach it: it was never part of
+            // a committed main node (readers only follow committed ones; an attempt that
+            // installed it and failed was rolled back, see `gcas.rs`).
+            unsafe { SNode::destroy(self.0) }
+        }
+    }
+}
+
 enum Outcome<'g, K, V> {
     Stored {
         new: &'g SNode<K, V>,
