@@ -191,10 +191,40 @@ impl fmt::Debug for Cache {
     }
 }
 
+/// Closes the cache when the processing thread ends, however it ends. Normally that is after
+/// the input queue was closed and drained, and followers then see the end of the chain. If the
+/// thread panicked (a bug in the cache), closing both ends turns what would be a silent hang
+/// into errors: producers get `Closed` instead of blocking on a queue nobody drains, blocked
+/// followers get `Cancelled` at the last breadcrumb, and health reports not live. The panic
+/// itself resurfaces in `shutdown()`.
+struct OnExit(Arc<Shared>);
+
+impl Drop for OnExit {
+    fn drop(&mut self) {
+        // First, so that whoever sees the cache closed also sees the health that says why.
+        // `std`'s `panicking`, not the shim's: whether this OS thread unwinds, under loom too.
+        if std::thread::panicking() {
+            report(
+                &self.0.config,
+                Health {
+                    live: false,
+                    ready: false,
+                },
+            );
+        }
+        self.0.queue.close();
+        self.0.hub.close();
+    }
+}
+
 /// Reports health, surviving a panicking reporter.
 fn report_health(config: &Config, ready: bool) {
+    report(config, Health { live: true, ready });
+}
+
+/// Reports `health`, surviving a panicking reporter.
+fn report(config: &Config, health: Health) {
     if let Some(r) = &config.health {
-        let health = Health { live: true, ready };
         let _ = catch_unwind(AssertUnwindSafe(|| r.report(&config.health_name, health)));
     }
 }
@@ -222,6 +252,7 @@ impl Processor {
     }
 
     fn run(mut self) {
+        let _exit = OnExit(self.shared.clone());
         // Anything longer than a year means "never" in practice, and would overflow `Instant`.
         let wake_up = self.shared.config.wake_up_interval.min(YEAR);
         let max = self.shared.config.max_batch_size;
@@ -268,7 +299,6 @@ impl Processor {
                 next_health = now + HEALTH_INTERVAL;
             }
         }
-        self.shared.hub.close();
     }
 
     /// Turns one batch into breadcrumbs: updates split into chunks of at most `max_batch_size`
@@ -306,6 +336,10 @@ impl Processor {
         {
             let state = self.state.pin();
             for upd in chunk {
+                #[cfg(test)]
+                if upd.key.as_ref() == tests::CRASH_KEY {
+                    panic!("seeded crash of the processing thread (test-only hook)");
+                }
                 if upd.is_deletion() {
                     // Always recorded, even for a key never present (followers may hold it).
                     if state.remove(&upd.key).is_some() {
@@ -402,6 +436,10 @@ mod tests {
     //! deterministic (through the public API they depend on thread timing).
 
     use super::*;
+    use crate::wait::CancelToken;
+
+    /// An update with this key makes the processing thread panic (test builds only).
+    pub(super) const CRASH_KEY: &[u8] = b"\xffcrash the processing thread";
 
     fn processor(max: usize) -> (Processor, Arc<Breadcrumb>) {
         let config = Config {
@@ -561,5 +599,75 @@ mod tests {
         assert_eq!(c.len(), 3);
         assert_eq!(c[2].deltas.len(), 1);
         assert_eq!(c[2].sync_status, SyncStatus::InSync);
+    }
+
+    /// A processing thread that dies (a bug in the cache, seeded here through a test-only hook)
+    /// must not leave the cache hanging: producers are refused, blocked followers are released,
+    /// health says not live, and `shutdown` re-raises the panic.
+    #[test]
+    fn a_dead_processing_thread_closes_the_cache_instead_of_hanging_it() {
+        struct Last(Mutex<Option<Health>>);
+        impl crate::config::HealthReporter for Last {
+            fn report(&self, _: &str, h: Health) {
+                *self.0.lock().unwrap() = Some(h);
+            }
+        }
+        let last = Arc::new(Last(Mutex::new(None)));
+        let cache = Cache::new(Config {
+            max_batch_size: 2,
+            health: Some(last.clone()),
+            ..Config::default()
+        });
+        let first = cache.current_breadcrumb();
+        let (done, finished) = std::sync::mpsc::channel();
+        let follower_done = done.clone();
+        std::thread::spawn(move || {
+            let cancel = CancelToken::new();
+            let mut crumb = first;
+            while let Ok(next) = crumb.next(&cancel) {
+                crumb = next;
+            }
+            let _ = follower_done.send(("follower", crumb.sequence_number));
+        });
+        cache
+            .on_updates(vec![Update::set("a", "1", UpdateType::New)])
+            .unwrap();
+        let crash = Update::set(Bytes::from_static(CRASH_KEY), "x", UpdateType::New);
+        cache.on_updates(vec![crash]).unwrap();
+        // Producers are refused once the thread is gone. (A hung cache would block this
+        // producer forever once the 4-item queue is full, hence its own thread.)
+        let producer = cache.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while producer
+                .on_updates(vec![Update::set("b", "1", UpdateType::New)])
+                .is_ok()
+            {
+                sent += 1;
+            }
+            let _ = done.send(("producer", sent));
+        });
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            let (who, n) = finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the producer or a follower still blocked after 30 s: the cache hung");
+            seen.push(who);
+            if who == "follower" {
+                // Released at the last breadcrumb the thread published.
+                assert_eq!(n, cache.current_breadcrumb().sequence_number);
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, ["follower", "producer"]);
+        assert_eq!(
+            *last.0.lock().unwrap(),
+            Some(Health {
+                live: false,
+                ready: false
+            })
+        );
+        let shutdown = catch_unwind(AssertUnwindSafe(|| cache.shutdown()));
+        assert!(shutdown.is_err(), "shutdown re-raises the thread's panic");
     }
 }

@@ -25,6 +25,11 @@
 //!   else is stored with type `New` and recorded as received.
 //! * A breadcrumb is published only if something changed. Sequence numbers are consecutive and
 //!   each snapshot equals the previous one with the deltas applied.
+//! * After [`Cache::shutdown`] (or once the last handle is dropped) input is refused with
+//!   [`Closed`], handing it back, and blocked followers get [`Cancelled`] once they reach the
+//!   last breadcrumb. The same happens if the processing thread ever dies of a panic (a bug in
+//!   the cache): health reports it not live, and `shutdown` re-raises the panic, rather than
+//!   producers and followers blocking forever.
 //!
 //! # Example: a follower
 //! ```
