@@ -86,7 +86,11 @@ impl Cache {
         });
         report_health(&shared.config, false);
         let worker = shared.clone();
-        let thread = thread::spawn(move || Processor::new(worker, state, first).run());
+        // Named, so that profiles, debuggers and panic messages say whose thread it is.
+        let thread = thread::Builder::new()
+            .name("snapcache-processor".into())
+            .spawn(move || Processor::new(worker, state, first).run())
+            .expect("spawn the cache's processing thread");
         Cache {
             handle: Arc::new(Handle {
                 shared,

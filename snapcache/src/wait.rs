@@ -142,7 +142,7 @@ impl Hub {
     /// once the hub is closed.
     pub(crate) fn spawn_bridge(hub: &Arc<Self>) {
         let hub = hub.clone();
-        thread::spawn(move || loop {
+        let bridge = move || loop {
             // Relaxed: only compared with the current value by the futex.
             let seen = hub.bridge.load(Ordering::Relaxed);
             let woken = {
@@ -159,7 +159,11 @@ impl Hub {
                 return;
             }
             sync::wait(&hub.bridge, seen);
-        });
+        };
+        thread::Builder::new()
+            .name("snapcache-wakers".into())
+            .spawn(bridge)
+            .expect("spawn the cache's waker thread");
     }
 }
 
