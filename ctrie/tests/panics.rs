@@ -16,6 +16,8 @@ use ctrie::Ctrie;
 thread_local! {
     /// Makes every `Eq` of [`Key`] and [`Val`] on this thread panic.
     static BOOM: Cell<bool> = const { Cell::new(false) };
+    /// Makes every `Hash` of [`Key`] on this thread panic.
+    static HASH_BOOM: Cell<bool> = const { Cell::new(false) };
 }
 
 #[derive(Clone, Debug)]
@@ -23,6 +25,7 @@ struct Key(u32);
 
 impl Hash for Key {
     fn hash<H: Hasher>(&self, h: &mut H) {
+        assert!(!HASH_BOOM.get(), "Key::hash panics");
         self.0.hash(h)
     }
 }
@@ -104,6 +107,18 @@ fn panics_in_user_code_leave_the_trie_intact_and_usable() {
             .is_ok()));
     }
     BOOM.set(false);
+    HASH_BOOM.set(true);
+    for &i in &probes {
+        let m = map.pin();
+        assert!(panics(|| m.get(&Key(i)).cloned()));
+        assert!(panics(|| m.insert(Key(i), val(0)).cloned()));
+        assert!(panics(|| m.remove(&Key(i)).cloned()));
+        assert!(panics(|| m.get_or_insert_with(Key(i), || val(0)).clone()));
+        assert!(panics(|| m
+            .insert_unless(&Key(i), |_| false, || (Key(i), val(0)))
+            .is_ok()));
+    }
+    HASH_BOOM.set(false);
     for &i in &probes {
         let m = map.pin();
         assert!(panics(|| m
