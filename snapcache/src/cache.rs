@@ -48,7 +48,10 @@ pub struct Cache {
 /// Owned by the `Cache` clones only: its drop shuts the cache down.
 struct Handle {
     shared: Arc<Shared>,
+    /// The processing thread.
     thread: Mutex<Option<thread::JoinHandle<()>>>,
+    /// The thread that wakes async followers; it exits once the hub is closed.
+    bridge: Mutex<Option<thread::JoinHandle<()>>>,
 }
 
 /// Shared between the handles and the processing thread.
@@ -69,7 +72,7 @@ impl Cache {
     pub fn new(config: Config) -> Self {
         let config = config.normalized();
         let hub = Hub::new();
-        Hub::spawn_bridge(&hub);
+        let bridge = Hub::spawn_bridge(&hub);
         let state: Ctrie<Bytes, Update> = Ctrie::new();
         let first = Arc::new(Breadcrumb::new(
             0,
@@ -95,6 +98,7 @@ impl Cache {
             handle: Arc::new(Handle {
                 shared,
                 thread: Mutex::new(Some(thread)),
+                bridge: Mutex::new(Some(bridge)),
             }),
         }
     }
@@ -157,12 +161,17 @@ impl Handle {
     fn shutdown(&self) {
         self.shared.queue.close();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(t) = thread {
-            // The processing thread catches reporter panics; a panic here would be a bug in
-            // the cache itself, surfaced to whoever shuts it down.
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p);
-            }
+        let bridge = self.bridge.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let processed = thread.map(|t| t.join());
+        // The processing thread closed the hub on its way out, however it ended, which stops
+        // the bridge: joined too, so that no thread of the cache outlives `shutdown`.
+        if let Some(b) = bridge {
+            let _ = b.join();
+        }
+        // The processing thread catches reporter panics; a panic here would be a bug in the
+        // cache itself, surfaced to whoever shuts it down.
+        if let Some(Err(p)) = processed {
+            std::panic::resume_unwind(p);
         }
     }
 }

@@ -140,7 +140,7 @@ impl Hub {
 
     /// Starts the bridge thread that wakes async followers when the publisher asks; it exits
     /// once the hub is closed.
-    pub(crate) fn spawn_bridge(hub: &Arc<Self>) {
+    pub(crate) fn spawn_bridge(hub: &Arc<Self>) -> thread::JoinHandle<()> {
         let hub = hub.clone();
         let bridge = move || loop {
             // Relaxed: only compared with the current value by the futex.
@@ -163,7 +163,7 @@ impl Hub {
         thread::Builder::new()
             .name("snapcache-wakers".into())
             .spawn(bridge)
-            .expect("spawn the cache's waker thread");
+            .expect("spawn the cache's waker thread")
     }
 }
 
