@@ -520,7 +520,6 @@ where
     }
 }
 
-/// What a conditional insertion did.
 /// An S-node built for an insertion and not published (yet), or null. If it is never marked
 /// [`published`](Self::published), dropping this destroys it with its key and value: after an
 /// insertion that stored nothing, and when the insertion unwinds because a user's `Eq`,
@@ -546,6 +545,7 @@ impl<K, V> Drop for Unpublished<K, V> {
     }
 }
 
+/// What a conditional insertion did.
 enum Outcome<'g, K, V> {
     Stored {
         new: &'g SNode<K, V>,
