@@ -4,7 +4,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::raw::iter::RawIter;
-use crate::raw::RawCtrie;
+use crate::raw::{Invariant, RawCtrie};
 
 /// An iterator over the entries of a read-only snapshot, from [`Snapshot::iter`] or
 /// [`Ctrie::iter`] (which takes the snapshot itself).
@@ -18,6 +18,9 @@ pub struct Iter<'a, K, V> {
     trie: Trie<'a, K, V>,
     raw: RawIter<K, V>,
     _items: PhantomData<(&'a K, &'a V)>,
+    /// Invariant in `K` and `V`, like the snapshot it may own (see `raw::Invariant`), so that
+    /// no type built from it can be used to put shorter-lived keys or values into a trie.
+    _invariant: Invariant<K, V>,
 }
 
 enum Trie<'a, K, V> {
@@ -38,6 +41,7 @@ impl<'a, K, V> Iter<'a, K, V> {
             raw: RawIter::new(trie),
             trie: Trie::Borrowed(trie),
             _items: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -46,6 +50,7 @@ impl<'a, K, V> Iter<'a, K, V> {
             raw: RawIter::new(&trie),
             trie: Trie::Owned(trie),
             _items: PhantomData,
+            _invariant: PhantomData,
         }
     }
 

@@ -11,7 +11,7 @@ use crossbeam_epoch::Guard;
 use crate::iter::Iter;
 use crate::raw::node::{BranchRef, Main, MainRef, SNode};
 use crate::raw::ops::{InsertCond, Inserted};
-use crate::raw::RawCtrie;
+use crate::raw::{Invariant, RawCtrie};
 use crate::snapshot::Snapshot;
 use crate::sync::Arc;
 
@@ -43,7 +43,10 @@ use crate::sync::Arc;
 pub struct Ctrie<K, V, S = RandomState> {
     pub(crate) raw: RawCtrie<K, V>,
     pub(crate) hasher: Arc<S>,
+    /// Owns keys and values (for drop check) and is invariant in them: `insert(&self, ..)`
+    /// stores into shared state (see `raw::Invariant`).
     _owns: PhantomData<(K, V)>,
+    _invariant: Invariant<K, V>,
 }
 
 // SAFETY: the trie shares keys and values between threads (`Sync`) and drops them on whichever
@@ -83,6 +86,7 @@ impl<K: 'static, V: 'static, S> Ctrie<K, V, S> {
             raw: RawCtrie::new(),
             hasher: Arc::new(hash_builder),
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 }
@@ -93,6 +97,7 @@ impl<K, V, S> Ctrie<K, V, S> {
             raw,
             hasher,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -118,6 +123,7 @@ impl<K, V, S> Ctrie<K, V, S> {
         CtrieRef {
             map: self,
             guard: crossbeam_epoch::pin(),
+            _invariant: PhantomData,
         }
     }
 
@@ -621,6 +627,9 @@ where
 pub struct CtrieRef<'c, K, V, S = RandomState> {
     map: &'c Ctrie<K, V, S>,
     guard: Guard,
+    /// Invariant in `K` and `V`: it inserts into the trie through `&self` (see
+    /// `raw::Invariant`). `&'c Ctrie` is invariant already; the marker says so where it is read.
+    _invariant: Invariant<K, V>,
 }
 
 impl<K, V, S> CtrieRef<'_, K, V, S> {

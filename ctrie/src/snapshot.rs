@@ -9,7 +9,7 @@ use std::collections::hash_map::RandomState;
 use crate::iter::Iter;
 use crate::map::Ctrie;
 use crate::raw::node::SNode;
-use crate::raw::RawCtrie;
+use crate::raw::{Invariant, RawCtrie};
 use crate::sync::Arc;
 
 /// A read-only snapshot of a [`Ctrie`], from [`Ctrie::read_only_snapshot`].
@@ -37,7 +37,10 @@ use crate::sync::Arc;
 pub struct Snapshot<K, V, S = RandomState> {
     pub(crate) raw: RawCtrie<K, V>,
     hasher: Arc<S>,
+    /// Owns keys and values (for drop check) and is invariant in them: [`Snapshot::snapshot`]
+    /// turns it into a writable trie (see `raw::Invariant`).
     _owns: PhantomData<(K, V)>,
+    _invariant: Invariant<K, V>,
 }
 
 // SAFETY: as for `Ctrie`: keys and values are shared across threads and may be dropped on any.
@@ -52,6 +55,7 @@ impl<K, V, S> Snapshot<K, V, S> {
             raw,
             hasher,
             _owns: PhantomData,
+            _invariant: PhantomData,
         }
     }
 

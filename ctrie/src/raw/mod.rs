@@ -30,12 +30,25 @@ use self::node::{CNode, INode, Main};
 use self::reclaim::{acquire, release_later, release_now, Edge};
 use crate::sync::{next_generation, AtomicPtr, Ordering};
 
+/// The variance marker of every type that stores `K`/`V` into shared state or hands them out of
+/// it: *invariant* in both. Writes take `K`/`V` through `&self` (`insert(&self, ..)`) and their
+/// destructors run later, deferred through the epoch, so a trie of `&'static str` must never be
+/// usable as a trie of `&'a str` (which would let a short-lived key in, to be read as `'static`
+/// later), nor a trie of `D<'static>` as one of `D<'a>` (whose deferred `Drop` would write
+/// through a dead borrow). `fn(K, V) -> (K, V)` is invariant and, unlike `*mut`, says nothing
+/// about `Send`/`Sync` (those are implemented by hand on the public types). `tests/ui/` pins
+/// this with compile-fail tests.
+pub(crate) type Invariant<K, V> = PhantomData<fn(K, V) -> (K, V)>;
+
 /// A Ctrie root: the root pointer (an I-node, or an RDCSS descriptor tagged with bit 0) and
 /// whether the trie is read-only. Owns one reference to its root I-node.
 pub(crate) struct RawCtrie<K, V> {
     pub(crate) root: AtomicPtr<u8>,
     pub(crate) read_only: bool,
+    /// Invariant in `K` and `V` (see [`Invariant`]); `*const` keeps it neither `Send` nor
+    /// `Sync`, which the facade types decide.
     _marker: PhantomData<*const (K, V)>,
+    _invariant: Invariant<K, V>,
 }
 
 impl<K, V> RawCtrie<K, V> {
@@ -45,6 +58,7 @@ impl<K, V> RawCtrie<K, V> {
             root: AtomicPtr::new(Self::empty_root().cast()),
             read_only: false,
             _marker: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
@@ -58,6 +72,7 @@ impl<K, V> RawCtrie<K, V> {
             root: AtomicPtr::new(root.cast()),
             read_only,
             _marker: PhantomData,
+            _invariant: PhantomData,
         }
     }
 
