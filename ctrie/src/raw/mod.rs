@@ -16,6 +16,8 @@
 
 pub(crate) mod build;
 pub(crate) mod gcas;
+#[cfg(test)]
+mod inspect;
 pub(crate) mod iter;
 pub(crate) mod node;
 pub(crate) mod ops;

@@ -13,6 +13,7 @@
 use core::ptr;
 
 use crossbeam_epoch::Guard;
+use smallvec::SmallVec;
 
 use super::build;
 use super::node::{flag, pos, Branch, BranchRef, CNode, INode, Main, MainRef, SNode, W};
@@ -58,6 +59,10 @@ pub(crate) enum Inserted<K, V> {
     /// S-node found for the key, if any.
     No { current: Option<*mut SNode<K, V>> },
 }
+
+/// The I-nodes a removal walked through, root first: at most one per level (levels 0 to 60 by
+/// 5, and the L-node level), so it never spills to the heap.
+type Path<K, V> = SmallVec<[*mut INode<K, V>; 16]>;
 
 /// One step of a walk: where we are.
 struct Walk<K, V> {
@@ -318,10 +323,15 @@ impl<K, V> RawCtrie<K, V> {
     ) -> Option<*mut SNode<K, V>> {
         debug_assert!(!self.read_only);
         let mut txn = Txn::new();
+        // The I-nodes from the root down to `w.i`, for the clean-up as the paper's recursion
+        // unwinds (`after_removal`).
+        let mut path: Path<K, V> = SmallVec::new();
         // SAFETY: every node is read while pinned (R1); each GCAS settles `txn`.
         unsafe {
             'restart: loop {
                 let mut w = self.walk_from_root(guard);
+                path.clear();
+                path.push(w.i);
                 loop {
                     let m = self.gcas_read(w.i, guard);
                     match Main::view(m) {
@@ -339,6 +349,7 @@ impl<K, V> RawCtrie<K, V> {
                                         w.parent = w.i;
                                         w.i = c;
                                         w.lev += W;
+                                        path.push(c);
                                     } else if !self.renew(
                                         &mut txn,
                                         w.i,
@@ -364,7 +375,7 @@ impl<K, V> RawCtrie<K, V> {
                                     if !self.gcas(w.i, m, n, &mut txn, guard) {
                                         continue 'restart;
                                     }
-                                    self.after_removal(&mut txn, &w, hash, guard);
+                                    self.after_removal(&mut txn, &path, hash, w.start_gen, guard);
                                     return Some(s);
                                 }
                             }
@@ -385,7 +396,7 @@ impl<K, V> RawCtrie<K, V> {
                                 // Restart (the Go port answered "not found" here: a bug).
                                 continue 'restart;
                             }
-                            self.after_removal(&mut txn, &w, hash, guard);
+                            self.after_removal(&mut txn, &path, hash, w.start_gen, guard);
                             return Some(s);
                         }
                     }
@@ -394,19 +405,33 @@ impl<K, V> RawCtrie<K, V> {
         }
     }
 
-    /// After a committed removal at `w.i`: if it left a tomb, merge it into the parent.
+    /// After a committed removal at the last I-node of `path` (the I-nodes walked from the
+    /// root, one per level): the paper's `iremove` as its recursion unwinds. At every level below
+    /// the root, deepest first, an I-node that now holds a tomb is merged into its parent
+    /// (`cleanParent`). Merging a tomb can leave the parent's C-node with a single S-node, which
+    /// contracts into a tomb one level up: checking only the deepest level would leave that one
+    /// for a later operation on the path to clean (and pay a restart for).
     ///
     /// # Safety
-    /// Pinned by `guard`.
-    unsafe fn after_removal(&self, txn: &mut Txn<K, V>, w: &Walk<K, V>, hash: u64, guard: &Guard) {
-        if w.parent.is_null() {
-            return; // never a tomb at the root
-        }
-        // SAFETY: forwarded.
-        unsafe {
-            let m = self.gcas_read(w.i, guard);
-            if let MainRef::T(tn) = Main::view(m) {
-                self.clean_parent(txn, w.parent, w.i, tn.sn, hash, w.lev, w.start_gen, guard);
+    /// Pinned by `guard`; `path` was walked under it.
+    unsafe fn after_removal(
+        &self,
+        txn: &mut Txn<K, V>,
+        path: &[*mut INode<K, V>],
+        hash: u64,
+        start_gen: u64,
+        guard: &Guard,
+    ) {
+        // The root (`path[0]`) never holds a tomb.
+        for lev in (1..path.len()).rev() {
+            let i = path[lev];
+            // SAFETY: forwarded; the I-nodes of the path were read while pinned.
+            unsafe {
+                let m = self.gcas_read(i, guard);
+                if let MainRef::T(tn) = Main::view(m) {
+                    let (parent, lev) = (path[lev - 1], lev as u32 * W);
+                    self.clean_parent(txn, parent, i, tn.sn, hash, lev, start_gen, guard);
+                }
             }
         }
     }
