@@ -9,7 +9,7 @@ use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use super::node::{
-    Branch, BranchRef, CNode, Gen, INode, LNode, Main, MainRef, SNode, TNode, HASH_BITS, W,
+    Branch, BranchRef, CNode, CRef, Gen, INode, LNode, LRef, Main, MainRef, SNode, TNode, HASH_BITS, W,
 };
 use super::reclaim::Txn;
 use super::RawCtrie;
@@ -17,7 +17,7 @@ use super::RawCtrie;
 type Branches<K, V> = SmallVec<[Branch<K, V>; 32]>;
 
 /// Keeps every branch of `cn` except the one at `skip` (acquiring them unless R2 applies).
-fn keep_all_but<K, V>(txn: &mut Txn<K, V>, cn: &CNode<K, V>, skip: Option<usize>) {
+fn keep_all_but<K, V>(txn: &mut Txn<K, V>, cn: CRef<'_, K, V>, skip: Option<usize>) {
     for (k, &b) in cn.branches().iter().enumerate() {
         if Some(k) != skip {
             txn.keep(b);
@@ -39,7 +39,7 @@ fn contracted<K, V>(bitmap: u32, lev: u32, branches: &[Branch<K, V>]) -> *mut Ma
 /// `cn` with branch `b` inserted at position `pos` for the new slot `flag`.
 pub(crate) fn inserted<K, V>(
     txn: &mut Txn<K, V>,
-    cn: &CNode<K, V>,
+    cn: CRef<'_, K, V>,
     pos: usize,
     flag: u32,
     b: Branch<K, V>,
@@ -57,7 +57,7 @@ pub(crate) fn inserted<K, V>(
 /// (dropped, or moved into `b`).
 pub(crate) fn updated<K, V>(
     txn: &mut Txn<K, V>,
-    cn: &CNode<K, V>,
+    cn: CRef<'_, K, V>,
     pos: usize,
     b: Branch<K, V>,
 ) -> *mut Main<K, V> {
@@ -69,7 +69,7 @@ pub(crate) fn updated<K, V>(
 /// `cn` with the branch at `pos` replaced by `b`, then contracted (used by cleanParent).
 pub(crate) fn updated_contracted<K, V>(
     txn: &mut Txn<K, V>,
-    cn: &CNode<K, V>,
+    cn: CRef<'_, K, V>,
     pos: usize,
     b: Branch<K, V>,
     lev: u32,
@@ -84,7 +84,7 @@ pub(crate) fn updated_contracted<K, V>(
 /// removed branch.
 pub(crate) fn removed<K, V>(
     txn: &mut Txn<K, V>,
-    cn: &CNode<K, V>,
+    cn: CRef<'_, K, V>,
     pos: usize,
     flag: u32,
     lev: u32,
@@ -129,7 +129,7 @@ pub(crate) fn dual<K, V>(
 /// An L-node with `sn` added, replacing the entry at `replace` if any.
 pub(crate) fn lnode_inserted<K, V>(
     txn: &mut Txn<K, V>,
-    ln: &LNode<K, V>,
+    ln: LRef<'_, K, V>,
     replace: Option<usize>,
     sn: *mut SNode<K, V>,
 ) -> *mut Main<K, V> {
@@ -149,7 +149,7 @@ pub(crate) fn lnode_inserted<K, V>(
 /// An L-node without the entry at `idx`; a T-node if one entry remains.
 pub(crate) fn lnode_removed<K, V>(
     txn: &mut Txn<K, V>,
-    ln: &LNode<K, V>,
+    ln: LRef<'_, K, V>,
     idx: usize,
 ) -> *mut Main<K, V> {
     let mut es: SmallVec<[*mut SNode<K, V>; 8]> = SmallVec::new();
@@ -186,7 +186,7 @@ impl<K, V> RawCtrie<K, V> {
     pub(crate) unsafe fn renewed_at(
         &self,
         txn: &mut Txn<K, V>,
-        cn: &CNode<K, V>,
+        cn: CRef<'_, K, V>,
         pos: usize,
         gen: Gen,
         guard: &Guard,
@@ -210,7 +210,7 @@ impl<K, V> RawCtrie<K, V> {
     pub(crate) unsafe fn compressed(
         &self,
         txn: &mut Txn<K, V>,
-        cn: &CNode<K, V>,
+        cn: CRef<'_, K, V>,
         lev: u32,
         guard: &Guard,
     ) -> *mut Main<K, V> {

@@ -11,7 +11,7 @@
 //! trie has a frozen subtree, so its size never changes once computed. Successive snapshots of a
 //! live trie share most C-nodes, so a second `len()` recounts only what changed.
 
-use super::node::{BranchRef, CNode, INode, Main, MainRef, SNode, UNKNOWN_SIZE};
+use super::node::{BranchRef, CNode, CRef, INode, LRef, Main, MainRef, SNode, UNKNOWN_SIZE};
 use super::RawCtrie;
 use crate::sync::Ordering;
 
@@ -41,7 +41,7 @@ impl<K, V> RawIter<K, V> {
         // SAFETY: a root's main node is a C-node (never contracted at level 0), frozen (R4).
         if let MainRef::C(cn) = unsafe { Main::view(m) } {
             cn.prefetch_children();
-            it.stack[0] = (cn, 0);
+            it.stack[0] = (cn.as_ptr(), 0);
             it.depth = 1;
         }
         it
@@ -56,8 +56,8 @@ impl<K, V> RawIter<K, V> {
         debug_assert!(t.read_only);
         loop {
             if let Some((ln, k)) = self.list {
-                // SAFETY: frozen and owned by `t` (R4).
-                let es = unsafe { (*ln).entries() };
+                // SAFETY: frozen and owned by `t` (R4); the pointer is the allocation's (from `as_ptr`).
+                let es = unsafe { LRef::new(ln).entries() };
                 if k < es.len() {
                     self.list = Some((ln, k + 1));
                     return Some(es[k]);
@@ -68,8 +68,8 @@ impl<K, V> RawIter<K, V> {
                 return None;
             }
             let (cn, k) = self.stack[self.depth - 1];
-            // SAFETY: frozen and owned by `t` (R4).
-            let bs = unsafe { (*cn).branches() };
+            // SAFETY: frozen and owned by `t` (R4); the pointer is the allocation's (from `as_ptr`).
+            let bs = unsafe { CRef::new(cn).branches() };
             if k as usize >= bs.len() {
                 self.depth -= 1;
                 continue;
@@ -82,11 +82,11 @@ impl<K, V> RawIter<K, V> {
                     MainRef::C(child) => {
                         assert!(self.depth < MAX_DEPTH, "trie deeper than the hash allows");
                         child.prefetch_children();
-                        self.stack[self.depth] = (child, 0);
+                        self.stack[self.depth] = (child.as_ptr(), 0);
                         self.depth += 1;
                     }
                     MainRef::T(tn) => return Some(tn.sn),
-                    MainRef::L(ln) => self.list = Some((ln, 0)),
+                    MainRef::L(ln) => self.list = Some((ln.as_ptr(), 0)),
                 },
             }
         }
@@ -116,7 +116,7 @@ impl<K, V> RawCtrie<K, V> {
         }
     }
 
-    fn cnode_size(&self, cn: &CNode<K, V>) -> usize {
+    fn cnode_size(&self, cn: CRef<'_, K, V>) -> usize {
         // Relaxed: the size of a frozen subtree is a pure function of it; any thread storing it
         // stores the same value, so no ordering with other memory is needed.
         let cached = cn.size.load(Ordering::Relaxed);

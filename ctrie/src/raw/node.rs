@@ -275,14 +275,60 @@ impl<K, V> CNode<K, V> {
     pub(crate) fn bitmap(&self) -> u32 {
         self.hdr.aux
     }
+}
+
+/// A C-node seen through the pointer of its allocation, which is what its trailing array of
+/// branches is read through. A `&CNode` covers only the header (`size_of::<CNode>()` bytes), so
+/// a slice of branches derived from it would reach past the reference: Tree Borrows accepts
+/// that, Stacked Borrows does not (crossbeam-skiplist's `TowerRef` solves the same problem the
+/// same way). Derefs to the header.
+pub(crate) struct CRef<'a, K, V> {
+    p: *const CNode<K, V>,
+    _life: PhantomData<&'a CNode<K, V>>,
+}
+
+impl<K, V> Clone for CRef<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for CRef<'_, K, V> {}
+
+impl<K, V> core::ops::Deref for CRef<'_, K, V> {
+    type Target = CNode<K, V>;
+    #[inline]
+    fn deref(&self) -> &CNode<K, V> {
+        // SAFETY: `p` points to a live C-node for `'a` (see `CRef::new`).
+        unsafe { &*self.p }
+    }
+}
+
+impl<'a, K, V> CRef<'a, K, V> {
+    /// # Safety
+    /// `p` is the pointer of a live C-node allocation (carrying the provenance of all of it,
+    /// as the pointer stored in an I-node does), live and immutable for `'a`.
+    #[inline]
+    pub(crate) unsafe fn new(p: *const CNode<K, V>) -> Self {
+        CRef {
+            p,
+            _life: PhantomData,
+        }
+    }
+
+    /// The allocation's pointer.
+    #[inline]
+    pub(crate) fn as_ptr(self) -> *const CNode<K, V> {
+        self.p
+    }
 
     #[inline]
-    pub(crate) fn branches(&self) -> &[Branch<K, V>] {
+    pub(crate) fn branches(self) -> &'a [Branch<K, V>] {
         // SAFETY: a C-node is always allocated with `popcount(bitmap)` initialised branches
-        // following the header, and is immutable once published.
+        // following the header, and is immutable once published; `p` has the provenance of the
+        // whole allocation (`CRef::new`).
         unsafe {
             core::slice::from_raw_parts(
-                ptr::addr_of!(self.branches).cast::<Branch<K, V>>(),
+                ptr::addr_of!((*self.p).branches).cast::<Branch<K, V>>(),
                 popcount(self.bitmap()) as usize,
             )
         }
@@ -293,7 +339,7 @@ impl<K, V> CNode<K, V> {
     /// visits all its children next; issued together, their cache misses overlap instead of
     /// coming one per entry.
     #[inline]
-    pub(crate) fn prefetch_children(&self) {
+    pub(crate) fn prefetch_children(self) {
         for b in self.branches() {
             prefetch(b.raw);
         }
@@ -302,11 +348,11 @@ impl<K, V> CNode<K, V> {
     /// The branch at position `pos`, which must be below `popcount(bitmap)` (as [`pos`] returns
     /// for a flag that is set).
     #[inline]
-    pub(crate) fn branch(&self, pos: usize) -> Branch<K, V> {
+    pub(crate) fn branch(self, pos: usize) -> Branch<K, V> {
         debug_assert!(pos < popcount(self.bitmap()) as usize);
         // SAFETY: `pos` is in bounds (contract, checked in debug builds) of the initialised
-        // branch array following the header.
-        unsafe { *ptr::addr_of!(self.branches).cast::<Branch<K, V>>().add(pos) }
+        // branch array following the header, read through the allocation's pointer.
+        unsafe { *ptr::addr_of!((*self.p).branches).cast::<Branch<K, V>>().add(pos) }
     }
 }
 
@@ -336,13 +382,47 @@ impl<K, V> LNode<K, V> {
         p.cast()
     }
 
+}
+
+/// An L-node seen through the pointer of its allocation, for its trailing array of entries
+/// (see [`CRef`] for why not through a `&LNode`).
+pub(crate) struct LRef<'a, K, V> {
+    p: *const LNode<K, V>,
+    _life: PhantomData<&'a LNode<K, V>>,
+}
+
+impl<K, V> Clone for LRef<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for LRef<'_, K, V> {}
+
+impl<'a, K, V> LRef<'a, K, V> {
+    /// # Safety
+    /// As [`CRef::new`], for an L-node.
     #[inline]
-    pub(crate) fn entries(&self) -> &[*mut SNode<K, V>] {
-        // SAFETY: allocated with `aux` initialised entries, immutable once published.
+    pub(crate) unsafe fn new(p: *const LNode<K, V>) -> Self {
+        LRef {
+            p,
+            _life: PhantomData,
+        }
+    }
+
+    /// The allocation's pointer.
+    #[inline]
+    pub(crate) fn as_ptr(self) -> *const LNode<K, V> {
+        self.p
+    }
+
+    #[inline]
+    pub(crate) fn entries(self) -> &'a [*mut SNode<K, V>] {
+        // SAFETY: allocated with `aux` initialised entries, immutable once published; `p` has
+        // the provenance of the whole allocation (`LRef::new`).
         unsafe {
             core::slice::from_raw_parts(
-                ptr::addr_of!(self.entries).cast::<*mut SNode<K, V>>(),
-                self.hdr.aux as usize,
+                ptr::addr_of!((*self.p).entries).cast::<*mut SNode<K, V>>(),
+                (*self.p).hdr.aux as usize,
             )
         }
     }
@@ -414,25 +494,26 @@ impl<K, V> SNode<K, V> {
 
 /// A view of a main node by kind.
 pub(crate) enum MainRef<'a, K, V> {
-    C(&'a CNode<K, V>),
+    C(CRef<'a, K, V>),
     T(&'a TNode<K, V>),
-    L(&'a LNode<K, V>),
+    L(LRef<'a, K, V>),
 }
 
 impl<K, V> Main<K, V> {
     /// Views a main node by its kind.
     ///
     /// # Safety
-    /// `m` points to a live main node for at least `'a`.
+    /// `m` is the pointer of a live main node's allocation (as stored in an I-node), live for at
+    /// least `'a`.
     #[inline]
     pub(crate) unsafe fn view<'a>(m: *const Main<K, V>) -> MainRef<'a, K, V> {
         // SAFETY: the header says which node type the allocation holds; all are `repr(C)` with
-        // the header first.
+        // the header first; `m` carries the whole allocation's provenance (contract).
         unsafe {
             match (*m).kind {
-                Kind::CNode => MainRef::C(&*m.cast::<CNode<K, V>>()),
+                Kind::CNode => MainRef::C(CRef::new(m.cast())),
                 Kind::TNode => MainRef::T(&*m.cast::<TNode<K, V>>()),
-                Kind::LNode => MainRef::L(&*m.cast::<LNode<K, V>>()),
+                Kind::LNode => MainRef::L(LRef::new(m.cast())),
             }
         }
     }
@@ -443,5 +524,91 @@ impl<K, V> Main<K, V> {
         // Acquire: pairs with the Release CAS that rolled `prev` forward (commit or failure), so a
         // reader that sees the decision also sees everything the decider saw.
         self.prev.load(Ordering::Acquire)
+    }
+}
+
+/// Node-level tests that never pin the epoch, so that they also run under Miri's Stacked
+/// Borrows (`ci/miri.sh` runs them with it: crossbeam-epoch itself trips Stacked Borrows, so the
+/// rest of the suite runs under Tree Borrows). They read every trailing array through the views
+/// the trie uses, which must derive it from the allocation's pointer, not from a reference to
+/// the header.
+#[cfg(all(test, not(ctrie_loom)))]
+mod tests {
+    use super::*;
+
+    fn view<'a>(m: *mut Main<u64, String>) -> MainRef<'a, u64, String> {
+        // SAFETY: `m` is a live main node allocated by the caller, freed only after the view.
+        unsafe { Main::view(m) }
+    }
+
+    #[test]
+    fn cnode_branches_are_read_through_the_allocation() {
+        let s: Vec<_> = (0..3u64)
+            .map(|k| SNode::alloc(k, format!("v{k}"), k))
+            .collect();
+        let inner = CNode::alloc(0, |_| unreachable!());
+        let i = INode::alloc(1, inner);
+        // Slots 1, 7 and 30 hold S-nodes, slot 12 the I-node.
+        let bitmap = (1 << 1) | (1 << 7) | (1 << 12) | (1 << 30);
+        let cn = CNode::alloc(bitmap, |k| match k {
+            0 => Branch::snode(s[0]),
+            1 => Branch::snode(s[1]),
+            2 => Branch::inode(i),
+            _ => Branch::snode(s[2]),
+        });
+        let MainRef::C(c) = view(cn) else {
+            panic!("not a C-node")
+        };
+        assert_eq!(c.bitmap(), bitmap);
+        assert_eq!(c.branches().len(), 4);
+        c.prefetch_children();
+        let mut values = Vec::new();
+        for (k, b) in c.branches().iter().enumerate() {
+            assert!(*b == c.branch(k));
+            match b.get() {
+                // SAFETY: the S-nodes are live until freed below.
+                BranchRef::S(p) => values.push(unsafe { (*p).value.clone() }),
+                BranchRef::I(p) => assert_eq!(p, i),
+            }
+        }
+        assert_eq!(values, ["v0", "v1", "v2"]);
+        assert!(c.branch(pos(bitmap, 1 << 12)) == Branch::inode(i));
+        // SAFETY: nothing else refers to these nodes; each is freed once.
+        unsafe {
+            Main::free_shell(cn);
+            INode::free_shell(i);
+            Main::free_shell(inner);
+            for p in s {
+                SNode::destroy(p);
+            }
+        }
+    }
+
+    #[test]
+    fn lnode_entries_and_tnode_are_read_through_the_allocation() {
+        let s: Vec<_> = (0..5u64)
+            .map(|k| SNode::alloc(k, format!("v{k}"), 42))
+            .collect();
+        let ln = LNode::alloc(&s);
+        let MainRef::L(l) = view(ln) else {
+            panic!("not an L-node")
+        };
+        // SAFETY: the S-nodes are live until freed below.
+        let keys: Vec<u64> = l.entries().iter().map(|&p| unsafe { (*p).key }).collect();
+        assert_eq!(keys, [0, 1, 2, 3, 4]);
+        let tn = TNode::alloc(s[3]);
+        let MainRef::T(t) = view(tn) else {
+            panic!("not a T-node")
+        };
+        // SAFETY: as above.
+        assert_eq!(unsafe { &(*t.sn).value }, "v3");
+        // SAFETY: nothing else refers to these nodes; each is freed once.
+        unsafe {
+            Main::free_shell(ln);
+            Main::free_shell(tn);
+            for p in s {
+                SNode::destroy(p);
+            }
+        }
     }
 }

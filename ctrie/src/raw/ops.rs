@@ -16,7 +16,7 @@ use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use super::build;
-use super::node::{flag, pos, Branch, BranchRef, CNode, INode, Main, MainRef, SNode, W};
+use super::node::{flag, pos, Branch, BranchRef, CRef, INode, Main, MainRef, SNode, W};
 use super::reclaim::Txn;
 use super::RawCtrie;
 
@@ -98,7 +98,7 @@ impl<K, V> RawCtrie<K, V> {
         txn: &mut Txn<K, V>,
         i: *mut INode<K, V>,
         m: *mut Main<K, V>,
-        cn: &CNode<K, V>,
+        cn: CRef<'_, K, V>,
         pos: usize,
         gen: u64,
         guard: &Guard,
