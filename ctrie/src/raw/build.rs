@@ -9,7 +9,8 @@ use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use super::node::{
-    Branch, BranchRef, CNode, CRef, Gen, INode, LNode, LRef, Main, MainRef, SNode, TNode, HASH_BITS, W,
+    Branch, BranchRef, CNode, CRef, Gen, INode, LNode, LRef, Main, MainRef, SNode, TNode,
+    HASH_BITS, W,
 };
 use super::reclaim::Txn;
 use super::RawCtrie;

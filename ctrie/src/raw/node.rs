@@ -352,7 +352,11 @@ impl<'a, K, V> CRef<'a, K, V> {
         debug_assert!(pos < popcount(self.bitmap()) as usize);
         // SAFETY: `pos` is in bounds (contract, checked in debug builds) of the initialised
         // branch array following the header, read through the allocation's pointer.
-        unsafe { *ptr::addr_of!((*self.p).branches).cast::<Branch<K, V>>().add(pos) }
+        unsafe {
+            *ptr::addr_of!((*self.p).branches)
+                .cast::<Branch<K, V>>()
+                .add(pos)
+        }
     }
 }
 
@@ -381,7 +385,6 @@ impl<K, V> LNode<K, V> {
         }
         p.cast()
     }
-
 }
 
 /// An L-node seen through the pointer of its allocation, for its trailing array of entries
