@@ -81,15 +81,13 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
-mod compute;
 mod iter;
 mod map;
 mod raw;
 mod snapshot;
 mod sync;
 
-pub use crate::compute::{Compute, Operation};
-pub use crate::iter::{IntoIter, Iter, Keys, Values};
+pub use crate::iter::Iter;
 pub use crate::map::{Ctrie, CtrieRef};
 pub use crate::snapshot::Snapshot;
 pub use crossbeam_epoch::{pin, Guard};
