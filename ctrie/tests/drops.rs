@@ -342,3 +342,37 @@ fn insert_unless_builds_only_what_it_stores() {
     flush();
     assert_eq!(vals.alive(), 0);
 }
+
+/// A trie much larger than what one deferred function frees (1,024 nodes) is freed in steps,
+/// each handing the rest on to the next, when it is dropped and when it is cleared: every key
+/// value is still dropped exactly once, and a snapshot taken before the clear keeps its
+/// entries until it goes.
+#[test]
+fn large_trie_is_freed_in_steps_completely() {
+    let _serial = serial();
+    let n = size(20_000, 300) as u64;
+    let vals = Tracker::new();
+    let fill = |t: &Ctrie<u64, Tracked>| {
+        let m = t.pin();
+        for k in 0..n {
+            m.insert(k, vals.make(k));
+        }
+    };
+    let t: Ctrie<u64, Tracked> = Ctrie::new();
+    fill(&t);
+    drop(t);
+    flush();
+    assert_eq!(vals.alive(), 0, "dropped trie not freed");
+
+    let t: Ctrie<u64, Tracked> = Ctrie::new();
+    fill(&t);
+    let snap = t.read_only_snapshot();
+    t.clear();
+    flush();
+    assert_eq!(vals.alive(), n as usize, "a snapshot's entries were freed");
+    assert_eq!(snap.len(), n as usize);
+    drop(snap);
+    flush();
+    assert_eq!(vals.alive(), 0, "cleared trie not freed");
+    drop(t);
+}
