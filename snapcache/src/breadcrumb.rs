@@ -103,7 +103,7 @@ impl Breadcrumb {
             self.hub.stats.count_next(false);
             return Ok(next);
         }
-        cancel.register(&self.hub);
+        let _registered = cancel.register(&self.hub);
         // About to sleep: do not keep the breadcrumbs we just left alive meanwhile.
         crate::sync::garbage::hand_over_if_dropped();
         loop {
@@ -118,7 +118,7 @@ impl Breadcrumb {
             if cancel.is_cancelled() || self.hub.is_closed() {
                 return self.try_next().ok_or(Cancelled);
             }
-            self.hub.wait(seen);
+            self.hub.wait(seen, cancel.mask());
             if skip_recheck() {
                 if let Some(next) = self.try_next() {
                     self.hub.stats.count_next(true);

@@ -34,6 +34,59 @@ pub(crate) fn wake_all(word: &AtomicU32) {
     atomic_wait::wake_all(word)
 }
 
+/// Blocks while `word` holds `expected`, as one of the waiters `mask` names (a non-zero set of
+/// bits): [`wake_masked`] with an intersecting mask wakes it, and so does [`wake_all`]. Lets a
+/// cancellation wake only the followers whose tokens share its bit instead of every follower of
+/// the cache. On Linux this is `FUTEX_WAIT_BITSET`; elsewhere (and under loom) a plain wait,
+/// which [`wake_masked`] then wakes with everyone else. May wake spuriously.
+#[cfg(all(target_os = "linux", not(snapcache_loom)))]
+pub(crate) fn wait_masked(word: &AtomicU32, expected: u32, mask: u32) {
+    debug_assert_ne!(mask, 0);
+    // SAFETY: FUTEX_WAIT_BITSET reads the 32-bit word at a valid, aligned address (an
+    // `AtomicU32` we borrow for the call) and takes a null timeout (wait forever); the private
+    // flag is right because the word is not shared with another process. Any result (woken,
+    // EAGAIN when the word already differs, EINTR) means "re-check", which every caller does.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            core::ptr::null::<libc::timespec>(),
+            core::ptr::null::<u32>(),
+            mask,
+        );
+    }
+}
+
+/// Wakes every thread blocked in [`wait_masked`] on `word` whose mask intersects `mask`.
+#[cfg(all(target_os = "linux", not(snapcache_loom)))]
+pub(crate) fn wake_masked(word: &AtomicU32, mask: u32) {
+    // SAFETY: FUTEX_WAKE_BITSET only uses the word's address as a key; `i32::MAX` means "all
+    // matching waiters".
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE_BITSET | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+            core::ptr::null::<libc::timespec>(),
+            core::ptr::null::<u32>(),
+            mask,
+        );
+    }
+}
+
+#[cfg(not(all(target_os = "linux", not(snapcache_loom))))]
+pub(crate) fn wait_masked(word: &AtomicU32, expected: u32, _mask: u32) {
+    wait(word, expected)
+}
+
+#[cfg(not(all(target_os = "linux", not(snapcache_loom))))]
+pub(crate) fn wake_masked(word: &AtomicU32, _mask: u32) {
+    wake_all(word)
+}
+
 #[cfg(snapcache_loom)]
 mod futex {
     use super::{AtomicU32, Condvar, Mutex, Ordering};
