@@ -1,0 +1,141 @@
+//! Helpers shared by the integration tests: a server on 127.0.0.1, clients with short
+//! timeouts, bounded waits.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use snapcache::{Cache, Config, SyncStatus, Update, UpdateType};
+use snapcache_grpc::client::{SyncClient, SyncClientBuilder};
+use snapcache_grpc::server::{Server, ServerConfig, ServerHandle};
+
+/// Every wait in the tests ends by this deadline (a failing test fails, it does not hang).
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A cache with small breadcrumbs (so that tests make many).
+pub fn cache() -> Cache {
+    Cache::new(Config {
+        max_batch_size: 10,
+        ..Default::default()
+    })
+}
+
+/// Server settings with short timers for tests.
+pub fn config() -> ServerConfig {
+    ServerConfig {
+        liveness_check_interval: Duration::from_millis(20),
+        shutdown_timeout: Duration::from_secs(2),
+        keepalive_interval: Duration::from_secs(1),
+        keepalive_timeout: Duration::from_secs(2),
+        ..Default::default()
+    }
+}
+
+/// Starts a server for `cache` (as "default") on an ephemeral port of 127.0.0.1.
+pub async fn serve(config: ServerConfig, cache: &Cache) -> ServerHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Server::new(config)
+        .cache("default", cache.clone())
+        .start(listener)
+        .expect("the server starts")
+}
+
+/// Starts a server for `cache` on a given address (to restart one on the same port).
+pub async fn serve_on(
+    config: ServerConfig,
+    cache: &Cache,
+    addr: std::net::SocketAddr,
+) -> ServerHandle {
+    // The old listener may take a moment to be released.
+    let listener = bounded(|| async { tokio::net::TcpListener::bind(addr).await.ok() }).await;
+    Server::new(config)
+        .cache("default", cache.clone())
+        .start(listener)
+        .expect("the server starts")
+}
+
+/// A client builder for `server` with short backoff.
+pub fn client(server: &ServerHandle) -> SyncClientBuilder {
+    SyncClient::builder()
+        .server(server.local_addr().to_string())
+        .cache_name("default")
+        .client_name("test")
+        .backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(5))
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn bounded<T, F, Fut>(mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(t) = f().await {
+            return t;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (bounded) until `client` is in sync at the cache's newest breadcrumb.
+pub async fn converged(client: &SyncClient, cache: &Cache) {
+    let target = cache.current_breadcrumb().sequence_number;
+    client
+        .wait_until(
+            |s| s.in_sync && s.last_sequence_number >= Some(target),
+            DEADLINE,
+        )
+        .await
+        .expect("the client converges");
+}
+
+/// The cache's current state as a map (key to value).
+pub fn state(cache: &Cache) -> HashMap<Bytes, Bytes> {
+    cache
+        .current_breadcrumb()
+        .kvs
+        .iter()
+        .map(|(k, u)| (k.clone(), u.value.clone().unwrap()))
+        .collect()
+}
+
+/// Sends `n` updates of keys `prefix<i % keys>` in blocks of 10.
+pub fn churn(cache: &Cache, prefix: &str, n: usize, keys: usize) {
+    let updates: Vec<Update> = (0..n)
+        .map(|i| {
+            Update::set(
+                format!("{prefix}{}", i % keys),
+                format!("v{i}"),
+                UpdateType::Updated,
+            )
+        })
+        .collect();
+    for block in updates.chunks(10) {
+        cache.on_updates(block.to_vec()).unwrap();
+    }
+}
+
+/// Sends `InSync` and waits until the cache has published it.
+pub async fn in_sync(cache: &Cache) {
+    cache.on_status_updated(SyncStatus::InSync).unwrap();
+    bounded(|| async {
+        (cache.current_breadcrumb().sync_status == SyncStatus::InSync).then_some(())
+    })
+    .await;
+}
+
+/// Waits (bounded) until the cache has published everything sent so far: a status round trip.
+pub async fn settled(cache: &Cache) {
+    cache
+        .on_status_updated(SyncStatus::ResyncInProgress)
+        .unwrap();
+    in_sync(cache).await;
+}
