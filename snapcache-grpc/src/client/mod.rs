@@ -119,6 +119,8 @@ pub struct ClientState {
     pub snapshot_bytes_received: u64,
     /// Why the last stream ended or the last connection attempt failed.
     pub last_error: Option<String>,
+    /// Why the server last refused to resume (and sent a snapshot instead).
+    pub last_resume_refused: Option<String>,
 }
 
 /// The client's TLS settings.

@@ -211,6 +211,9 @@ impl Runner {
         } else {
             if asked_resume {
                 tracing::info!(%server, reason = %hello.resume_refused, "resume refused; receiving a fresh snapshot");
+                let why = hello.resume_refused.clone();
+                self.state
+                    .send_modify(|s| s.last_resume_refused = Some(why));
             }
             // The local state is not whole again until the snapshot ends.
             self.position = None;

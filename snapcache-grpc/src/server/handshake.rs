@@ -118,7 +118,7 @@ pub(crate) async fn plan(
     served: &Served,
     req: &SyncRequest,
 ) -> Result<Start, Status> {
-    let journal = &served.journal;
+    let journal = served.cache.journal();
     let mut refused = None;
     if let Some(resume) = &req.resume {
         let mut tries = 0;
@@ -167,7 +167,8 @@ pub(crate) async fn plan(
     };
     let (snapshot, entry) =
         served
-            .snapshots
+            .cache
+            .snapshots()
             .get(journal, pick_compression(req), settings, &shared.stats);
     Ok(Start::Snapshot {
         snapshot,

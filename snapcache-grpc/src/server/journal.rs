@@ -200,14 +200,6 @@ impl Journal {
             }
         }
     }
-
-    /// Drops everything but the newest entry (when the server stops).
-    pub(crate) fn clear(&self) {
-        let mut entries = self.lock();
-        while entries.len() > 1 {
-            entries.pop_front();
-        }
-    }
 }
 
 /// A random 128-bit ID in hex.

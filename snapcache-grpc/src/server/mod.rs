@@ -25,6 +25,7 @@ mod config;
 mod conn;
 mod handshake;
 mod journal;
+mod served;
 mod service;
 mod snapshot;
 mod stats;
@@ -43,11 +44,10 @@ use tokio::task::JoinHandle;
 use tonic::codec::CompressionEncoding;
 
 pub use self::config::{ClientNames, ServerConfig, ServerTls};
+pub use self::served::ServedCache;
 pub use self::stats::ServerStatsSnapshot;
 
 use self::conn::{Incoming, Kill};
-use self::journal::{Journal, Window};
-use self::snapshot::SnapshotSlot;
 use self::stats::ServerStats;
 use crate::proto::server::sync_server::SyncServer;
 use crate::proto::EndReason;
@@ -56,14 +56,19 @@ use crate::proto::EndReason;
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
-    caches: Vec<(String, snapcache::Cache)>,
+    caches: Vec<(String, CacheToServe)>,
 }
 
-/// Everything about one served cache.
+#[derive(Debug)]
+enum CacheToServe {
+    Plain(snapcache::Cache),
+    Served(ServedCache),
+}
+
+/// One cache as this server serves it.
 pub(crate) struct Served {
     pub(crate) name: String,
-    pub(crate) journal: Arc<Journal>,
-    pub(crate) snapshots: SnapshotSlot,
+    pub(crate) cache: ServedCache,
 }
 
 /// A running stream's controls, for shutdown and draining.
@@ -150,10 +155,18 @@ impl Server {
         }
     }
 
-    /// Serves `cache` under `name` (Typha's syncer type). A later cache of the same name
-    /// replaces an earlier one.
-    pub fn cache(mut self, name: impl Into<String>, cache: snapcache::Cache) -> Self {
-        let name = name.into();
+    /// Serves `cache` under `name` (Typha's syncer type), as a new instance (with the resume
+    /// window of the configuration). A later cache of the same name replaces an earlier one.
+    pub fn cache(self, name: impl Into<String>, cache: snapcache::Cache) -> Self {
+        self.add(name.into(), CacheToServe::Plain(cache))
+    }
+
+    /// Serves an instance that other servers may serve too (clients resume across them).
+    pub fn served_cache(self, name: impl Into<String>, cache: ServedCache) -> Self {
+        self.add(name.into(), CacheToServe::Served(cache))
+    }
+
+    fn add(mut self, name: String, cache: CacheToServe) -> Self {
         self.caches.retain(|(n, _)| *n != name);
         self.caches.push((name, cache));
         self
@@ -171,23 +184,15 @@ impl Server {
         }
         let local_addr = listener.local_addr()?;
         let stats = Arc::new(ServerStats::default());
-        let window = Window {
-            age: config.resume_window,
-            breadcrumbs: config.resume_window_breadcrumbs,
-        };
         let mut served = HashMap::new();
-        let mut journals = Vec::new();
         for (name, cache) in caches {
-            let journal = Journal::new(cache, window);
-            journals.push(tokio::spawn(journal.clone().follow()));
-            served.insert(
-                name.clone(),
-                Arc::new(Served {
-                    name,
-                    journal,
-                    snapshots: SnapshotSlot::default(),
-                }),
-            );
+            let cache = match cache {
+                CacheToServe::Served(c) => c,
+                CacheToServe::Plain(c) => {
+                    ServedCache::new(c, config.resume_window, config.resume_window_breadcrumbs)
+                }
+            };
+            served.insert(name.clone(), Arc::new(Served { name, cache }));
         }
         // Seeded bug: no pings, so a black-holed client is never noticed.
         let keepalive =
@@ -237,7 +242,6 @@ impl Server {
             shared,
             stop: Some(stop_tx),
             serve: Some(serve),
-            journals,
         })
     }
 }
@@ -249,7 +253,6 @@ pub struct ServerHandle {
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
     serve: Option<JoinHandle<()>>,
-    journals: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -274,7 +277,10 @@ impl ServerHandle {
 
     /// The unique ID of the instance of the cache served as `name`.
     pub fn cache_id(&self, name: &str) -> Option<String> {
-        self.shared.caches.get(name).map(|c| c.journal.id.clone())
+        self.shared
+            .caches
+            .get(name)
+            .map(|c| c.cache.id().to_owned())
     }
 
     /// Graceful shutdown (Typha's): refuses new streams, then ends the open ones one at a time
@@ -347,12 +353,6 @@ impl ServerHandle {
                 tracing::warn!("connections still open 5 s after shutdown; abandoning them");
             }
         }
-        for j in self.journals.drain(..) {
-            j.abort();
-        }
-        for served in self.shared.caches.values() {
-            served.journal.clear();
-        }
     }
 }
 
@@ -365,9 +365,6 @@ impl Drop for ServerHandle {
                 ctl.kill.kill();
             }
             let _ = stop.send(());
-        }
-        for j in &self.journals {
-            j.abort();
         }
     }
 }

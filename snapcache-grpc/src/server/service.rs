@@ -68,7 +68,7 @@ impl SyncService {
             .await
             .inspect_err(|_| shared.stats.count_refused("bad_request"))?;
         shared.stats.count_accepted();
-        let connection_id = format!("{}-{}", &served.journal.id[..8], reg.id);
+        let connection_id = format!("{}-{}", &served.cache.journal().id[..8], reg.id);
         let client = match conn.remote {
             Some(addr) => format!("{} ({addr})", req.client_name),
             None => req.client_name.clone(),

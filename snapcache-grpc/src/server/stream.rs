@@ -70,7 +70,7 @@ impl StreamTask {
     }
 
     async fn stream(&mut self, start: Start, streaming: &mut bool) -> Result<(), Stop> {
-        let journal = self.served.journal.clone();
+        let journal = self.served.cache.journal().clone();
         let (hello_start, refused, entry, snapshot) = match start {
             Start::Snapshot {
                 snapshot,
@@ -288,7 +288,8 @@ impl StreamTask {
             .unwrap_or_default();
         let unsent_crumbs = self
             .served
-            .journal
+            .cache
+            .journal()
             .newest_seq()
             .saturating_sub(unsent.seq())
             + 1;

@@ -139,3 +139,84 @@ pub async fn settled(cache: &Cache) {
         .unwrap();
     in_sync(cache).await;
 }
+
+/// A TCP proxy on 127.0.0.1 in front of a server: it can cut every connection through it (the
+/// network drops the stream) or black-hole them (bytes vanish, sockets stay open).
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<u64>,
+    black_hole: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
+        let black_hole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hole = black_hole.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let mut cut = cut_rx.clone();
+                cut.mark_unchanged();
+                let hole = hole.clone();
+                tokio::spawn(async move {
+                    let (ri, wi) = inbound.into_split();
+                    let (ro, wo) = outbound.into_split();
+                    let pump = |mut r: tokio::net::tcp::OwnedReadHalf,
+                                mut w: tokio::net::tcp::OwnedWriteHalf,
+                                hole: std::sync::Arc<std::sync::atomic::AtomicBool>| async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buf = vec![0u8; 64 << 10];
+                        loop {
+                            let n = match r.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            if hole.load(Ordering::Relaxed) {
+                                continue; // vanished
+                            }
+                            if w.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = pump(ri, wo, hole.clone()) => {}
+                        _ = pump(ro, wi, hole) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            addr,
+            cut,
+            black_hole,
+            accept,
+        }
+    }
+
+    /// Closes every connection through the proxy now (new ones still go through).
+    pub fn cut(&self) {
+        self.cut.send_modify(|g| *g += 1);
+    }
+
+    /// Starts or stops dropping every byte (the connections stay open).
+    pub fn black_hole(&self, on: bool) {
+        self.black_hole
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
