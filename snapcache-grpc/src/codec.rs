@@ -54,8 +54,12 @@ impl Decoder for RequestDecoder {
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<SyncRequest>, Status> {
-        SyncRequest::decode(src)
-            .map(Some)
-            .map_err(|e| Status::invalid_argument(format!("malformed SyncRequest: {e}")))
+        SyncRequest::decode(src).map(Some).map_err(|e| {
+            crate::server::end_status(
+                crate::proto::EndReason::BadRequest,
+                tonic::Code::InvalidArgument,
+                format!("malformed SyncRequest: {e}"),
+            )
+        })
     }
 }

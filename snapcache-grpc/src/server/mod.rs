@@ -45,6 +45,8 @@ use tonic::codec::CompressionEncoding;
 
 pub use self::config::{ClientNames, ServerConfig, ServerTls};
 pub use self::served::ServedCache;
+
+pub(crate) use self::handshake::status as end_status;
 pub use self::stats::ServerStatsSnapshot;
 
 use self::conn::{Incoming, Kill};

@@ -119,6 +119,8 @@ impl StreamTask {
                     tokio::select! {
                         biased;
                         _ = stop.changed() => return Err(stopped(stop)),
+                        // Noticed even while the cache is idle.
+                        _ = self.tx.closed() => return Err(Stop::Gone),
                         next = pos.entry.next() => next.map_err(|_| {
                             Stop::End(EndReason::ShuttingDown, "the cache shut down".into())
                         })?,
@@ -161,6 +163,7 @@ impl StreamTask {
             tokio::select! {
                 biased;
                 _ = stop.changed() => return Err(stopped(stop)),
+                _ = self.tx.closed() => return Err(Stop::Gone),
                 r = progress.changed() => if r.is_err() {
                     return Err(Stop::End(EndReason::ShuttingDown, "the snapshot encoding was abandoned".into()));
                 },

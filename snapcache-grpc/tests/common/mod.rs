@@ -220,3 +220,115 @@ impl Drop for Proxy {
         self.cut();
     }
 }
+
+/// A client-side codec that sends raw bytes as the request (to send malformed ones) and
+/// decodes `SyncResponse`s.
+#[derive(Default)]
+pub struct RawCodec;
+
+pub struct RawEncoder;
+pub struct ResponseDecoder;
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for ResponseDecoder {
+    type Item = snapcache_grpc::proto::SyncResponse;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Self::Item>, tonic::Status> {
+        use prost::Message;
+        Self::Item::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(e.to_string()))
+    }
+}
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = snapcache_grpc::proto::SyncResponse;
+    type Encoder = RawEncoder;
+    type Decoder = ResponseDecoder;
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+    fn decoder(&mut self) -> ResponseDecoder {
+        ResponseDecoder
+    }
+}
+
+/// Opens the Sync RPC with `messages` as the request body (raw bytes, several or none) and
+/// returns the first response message or the status.
+pub async fn raw_sync(
+    addr: std::net::SocketAddr,
+    messages: impl futures_core::Stream<Item = Bytes> + Send + 'static,
+) -> Result<Option<snapcache_grpc::proto::SyncResponse>, tonic::Status> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel).max_encoding_message_size(usize::MAX);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/snapcache.v1.Sync/Sync");
+    let mut stream = grpc
+        .streaming(tonic::Request::new(messages), path, RawCodec)
+        .await?
+        .into_inner();
+    stream.message().await
+}
+
+/// A well-formed request.
+pub fn request(cache_name: &str) -> snapcache_grpc::proto::SyncRequest {
+    snapcache_grpc::proto::SyncRequest {
+        client_name: "test".into(),
+        client_version: "0".into(),
+        protocol_version: snapcache_grpc::PROTOCOL_VERSION,
+        cache_name: cache_name.into(),
+        ..Default::default()
+    }
+}
+
+/// The request, encoded.
+pub fn encoded(request: &snapcache_grpc::proto::SyncRequest) -> Bytes {
+    use prost::Message;
+    request.encode_to_vec().into()
+}
+
+/// The end reason the server put in a status's metadata.
+pub fn end_reason(status: &tonic::Status) -> String {
+    status
+        .metadata()
+        .get(snapcache_grpc::END_REASON_METADATA_KEY)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// A client that reads the hello and then stops reading (its stream is held, never polled).
+pub async fn stalled_client(
+    addr: std::net::SocketAddr,
+) -> tonic::Streaming<snapcache_grpc::proto::SyncResponse> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = snapcache_grpc::proto::sync_client::SyncClient::new(channel);
+    let mut stream = grpc.sync(request("default")).await.unwrap().into_inner();
+    let hello = stream.message().await.unwrap();
+    assert!(hello.is_some());
+    stream
+}
