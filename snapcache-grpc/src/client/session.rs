@@ -183,7 +183,15 @@ impl Runner {
                     self.config.handshake_timeout
                 )
             })?
-            .map_err(|s| describe(&s))?;
+            .map_err(|s| {
+                let mut why = describe(&s);
+                if self.config.tls.is_some() && s.metadata().get(END_REASON_METADATA_KEY).is_none()
+                {
+                    // With TLS 1.3 a refused client certificate shows up as a failed request.
+                    why.push_str(" (with TLS: the server may have refused the client certificate)");
+                }
+                why
+            })?;
         let Some(proto::SyncResponse {
             message: Some(M::Hello(hello)),
         }) = first
