@@ -8,8 +8,11 @@
 /// One seeded bug.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mutant {
-    /// Watch from the last revision seen instead of the one after it.
-    RewatchFromLastSeen,
+    /// Watch from the revision after the last one seen (instead of from it, replaying it): a
+    /// deletion at the compaction revision is then lost (etcd issue 18089).
+    WatchAfterLastSeen,
+    /// The replayed events of a watch's start revision are not skipped.
+    NoReplaySkip,
     /// Take a response's header revision as seen even when it carries events.
     HeaderRevisionForEvents,
     /// Take the "watch created" response's header revision as progress.
@@ -34,8 +37,9 @@ pub(crate) enum Mutant {
     RewatchSkipsOne,
 }
 
-const ALL: [(Mutant, &str); 12] = [
-    (Mutant::RewatchFromLastSeen, "rewatch_from_last_seen"),
+const ALL: [(Mutant, &str); 13] = [
+    (Mutant::WatchAfterLastSeen, "watch_after_last_seen"),
+    (Mutant::NoReplaySkip, "no_replay_skip"),
     (
         Mutant::HeaderRevisionForEvents,
         "header_revision_for_events",
@@ -58,6 +62,9 @@ pub(crate) fn active(m: Mutant) -> bool {
     static ACTIVE: std::sync::OnceLock<Option<Mutant>> = std::sync::OnceLock::new();
     let active = ACTIVE.get_or_init(|| {
         let name = std::env::var("SNAPCACHE_ETCD_MUTANT").ok()?;
+        if name.is_empty() {
+            return None;
+        }
         match ALL.iter().find(|(_, n)| *n == name) {
             Some((m, _)) => Some(*m),
             None => panic!(

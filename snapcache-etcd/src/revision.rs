@@ -1,8 +1,8 @@
-//! Where a watch stands: the last revision whose changes the cache has, and how each watch
-//! response moves it.
+//! Where a watch stands: the last revision whose changes the cache has, where a (re-)watch
+//! starts, and how each watch response moves it.
 //!
 //! "Last revision seen" is the revision `S` such that the cache holds every change to the
-//! prefix's keys up to and including `S`, and none after; a re-watch starts at `S + 1`.
+//! prefix's keys up to and including `S`, and none after.
 //!
 //! * A list at revision `R` sets `S = R`.
 //! * A response with events sets `S` to its last event's mod revision. Not to the header's
@@ -18,9 +18,20 @@
 //! * etcd never splits one revision's events across responses (unless `fragment` is asked,
 //!   and this syncer does not ask), so after a response the whole of `S` has been seen.
 //!
-//! Anything else is a *gap*: an event at or below `S` (a replay), or revisions going backwards
-//! within a response. The cache's state can then no longer be trusted to match any revision,
-//! and the syncer resyncs.
+//! # Why a watch starts at `S`, not `S + 1`
+//!
+//! A watch from `S + 1` is what the change feed calls for, and etcd accepts it whenever
+//! `S + 1` is not below the compaction revision `C`. But etcd before 3.4.34 / 3.5.15 (so
+//! Debian bookworm's 3.4.23) drops a deletion *at* the compaction revision from the history
+//! (etcd issue 18089: the tombstone at `C` is compacted away with everything below `C`). With
+//! `C = S + 1` the watch from `S + 1` is accepted and silently misses that deletion, and the
+//! cache keeps the key for good. A watch from `S` is accepted only if `C <= S`, when
+//! everything after `S` is intact; otherwise etcd answers "compacted" and the syncer resyncs.
+//! The events at `S` it replays first are already in the cache and are skipped.
+//!
+//! Anything else is a *gap*: an event below the start, at or below `S` once past the replay,
+//! or revisions going backwards within a response. The cache's state can then no longer be
+//! trusted to match any revision, and the syncer resyncs.
 
 use crate::mutant::{self, Mutant};
 
@@ -56,8 +67,12 @@ impl ResponseView {
 pub(crate) enum Verdict {
     /// The watch is open; nothing to apply.
     Created,
-    /// Apply the events; the position has moved to the last one.
-    Apply,
+    /// Apply the events after the first `skip` (a replay of the start revision); the position
+    /// has moved to the last one.
+    Apply {
+        /// Leading events at the start revision, already in the cache.
+        skip: usize,
+    },
     /// A progress notification (the position may have moved).
     Progress,
     /// The start revision has been compacted away (at the given revision): resync.
@@ -68,10 +83,13 @@ pub(crate) enum Verdict {
     Gap(String),
 }
 
-/// The last revision seen (see the module docs).
+/// The last revision seen, and the replay expected at the start of a watch (see the module
+/// docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Position {
     last_seen: i64,
+    /// The revision the current watch started at, while its events may still be replayed.
+    replay: Option<i64>,
 }
 
 impl Position {
@@ -79,6 +97,7 @@ impl Position {
     pub(crate) fn listed_at(revision: i64) -> Self {
         Position {
             last_seen: revision,
+            replay: None,
         }
     }
 
@@ -87,15 +106,20 @@ impl Position {
         self.last_seen
     }
 
-    /// Where a (re-)watch starts: the revision after the last one seen.
-    pub(crate) fn next_start(&self) -> i64 {
-        if mutant::active(Mutant::RewatchFromLastSeen) {
-            return self.last_seen;
+    /// Starts a (re-)watch: returns its start revision, the last revision seen, whose events
+    /// it will replay and [`judge`](Self::judge) will skip.
+    pub(crate) fn start_watch(&mut self) -> i64 {
+        // The seeded bugs watch from later revisions, with nothing to skip.
+        if mutant::active(Mutant::WatchAfterLastSeen) {
+            self.replay = None;
+            return self.last_seen + 1;
         }
         if mutant::active(Mutant::RewatchSkipsOne) {
+            self.replay = None;
             return self.last_seen + 2;
         }
-        self.last_seen + 1
+        self.replay = Some(self.last_seen);
+        self.last_seen
     }
 
     /// Judges a response and moves the position past what it delivers.
@@ -116,8 +140,14 @@ impl Position {
             self.last_seen = self.last_seen.max(r.header_revision);
             return Verdict::Progress;
         }
+        let mut skip = 0;
         let mut previous = None;
         for &rev in &r.revisions {
+            let replayed = previous.is_none() && self.replay == Some(rev);
+            if replayed && !mutant::active(Mutant::NoReplaySkip) {
+                skip += 1;
+                continue;
+            }
             if rev <= self.last_seen {
                 return Verdict::Gap(format!(
                     "event at revision {rev}, but revision {} was already seen",
@@ -132,11 +162,14 @@ impl Position {
             }
             previous = Some(rev);
         }
-        self.last_seen = previous.unwrap_or(self.last_seen);
+        if let Some(last) = previous {
+            self.last_seen = last;
+            self.replay = None;
+        }
         if mutant::active(Mutant::HeaderRevisionForEvents) {
             self.last_seen = self.last_seen.max(r.header_revision);
         }
-        Verdict::Apply
+        Verdict::Apply { skip }
     }
 }
 
@@ -159,23 +192,40 @@ mod tests {
     }
 
     #[test]
-    fn a_watch_starts_after_the_list_revision() {
-        let p = Position::listed_at(41);
-        assert_eq!(p.next_start(), 42);
+    fn a_watch_starts_at_the_last_revision_seen_and_skips_its_replay() {
+        let mut p = Position::listed_at(41);
+        assert_eq!(p.start_watch(), 41);
+        // The list's revision replayed (a transaction of two keys), then what is new.
+        assert_eq!(
+            p.judge(&events(43, &[41, 41, 42, 43])),
+            Verdict::Apply { skip: 2 }
+        );
+        assert_eq!(p.last_seen(), 43);
+        // Past the replay, the same revision again is a gap.
+        assert!(matches!(p.judge(&events(43, &[43])), Verdict::Gap(_)));
+        assert_eq!(p.start_watch(), 43);
+        assert_eq!(p.judge(&events(43, &[43])), Verdict::Apply { skip: 1 });
+        assert_eq!(p.last_seen(), 43);
+        assert_eq!(p.judge(&events(44, &[44])), Verdict::Apply { skip: 0 });
     }
 
     #[test]
     fn events_move_to_their_last_mod_revision_not_the_header() {
         let mut p = Position::listed_at(10);
+        p.start_watch();
         // Catching up: the header is the store's current revision, far ahead.
-        assert_eq!(p.judge(&events(5000, &[11, 12, 12, 13])), Verdict::Apply);
+        assert_eq!(
+            p.judge(&events(5000, &[11, 12, 12, 13])),
+            Verdict::Apply { skip: 0 }
+        );
         assert_eq!(p.last_seen(), 13);
-        assert_eq!(p.next_start(), 14);
+        assert_eq!(p.start_watch(), 13);
     }
 
     #[test]
     fn the_created_response_is_not_progress() {
         let mut p = Position::listed_at(10);
+        p.start_watch();
         let created = ResponseView {
             created: true,
             ..progress(5000)
@@ -187,23 +237,26 @@ mod tests {
     #[test]
     fn progress_notifications_only_move_forward() {
         let mut p = Position::listed_at(10);
+        p.start_watch();
         assert_eq!(p.judge(&progress(20)), Verdict::Progress);
         assert_eq!(p.last_seen(), 20);
         // A repeat, and an older revision from a member that is behind.
         assert_eq!(p.judge(&progress(20)), Verdict::Progress);
         assert_eq!(p.judge(&progress(15)), Verdict::Progress);
         assert_eq!(p.last_seen(), 20);
-        assert_eq!(p.judge(&events(22, &[21])), Verdict::Apply);
+        assert_eq!(p.judge(&events(22, &[21])), Verdict::Apply { skip: 0 });
         assert_eq!(p.last_seen(), 21);
     }
 
     #[test]
     fn a_replayed_or_backward_event_is_a_gap() {
         let mut p = Position::listed_at(10);
-        assert!(matches!(p.judge(&events(12, &[10])), Verdict::Gap(_)));
+        p.start_watch();
+        assert!(matches!(p.judge(&events(12, &[9])), Verdict::Gap(_)));
         assert!(matches!(p.judge(&events(12, &[12, 11])), Verdict::Gap(_)));
+        assert!(matches!(p.judge(&events(12, &[11, 10])), Verdict::Gap(_)));
         assert_eq!(p.last_seen(), 10, "a gap does not move the position");
-        assert_eq!(p.judge(&events(12, &[11, 12])), Verdict::Apply);
+        assert_eq!(p.judge(&events(12, &[11, 12])), Verdict::Apply { skip: 0 });
         // The same revision again in the next response is a replay too.
         assert!(matches!(p.judge(&events(12, &[12])), Verdict::Gap(_)));
     }
@@ -211,6 +264,7 @@ mod tests {
     #[test]
     fn compaction_wins_over_everything_else() {
         let mut p = Position::listed_at(10);
+        p.start_watch();
         let compacted = ResponseView {
             created: true,
             canceled: true,

@@ -9,7 +9,7 @@ pub enum Phase {
     /// Listing the prefix at one revision and feeding it to the cache (the cache says
     /// `ResyncInProgress`).
     Listing,
-    /// Watching from the revision after [`SyncerState::revision`] (the cache says `InSync`).
+    /// Watching on from [`SyncerState::revision`] (the cache says `InSync`).
     Watching,
     /// Waiting before trying again after a failure ([`SyncerState::last_error`] says which).
     Retrying,

@@ -3,10 +3,10 @@
 //! ```text
 //!            ┌────────────────────────────── back-off ◄─┐ etcd unreachable / refused
 //!            ▼                                          │
-//!  Connecting ── first page ──► Listing at R ──► InSync, Watching from R+1
+//!  Connecting ── first page ──► Listing at R ──► InSync, Watching R+1..
 //!  (WaitForDatastore)          (ResyncInProgress)        │        ▲
 //!                                   ▲                    │        │ lost connection:
-//!                                   │                    │        │ back-off, re-watch from S+1
+//!                                   │                    │        │ back-off, re-watch S+1..
 //!                                   │                    └────────┘ (S = last revision seen)
 //!                                   └── compacted, or a gap ─┘
 //!                                       (ResyncInProgress, relist; deletions for what it lacks)
@@ -34,11 +34,13 @@ use crate::state::{Phase, SyncerState};
 ///
 /// * Start: status `WaitForDatastore`; once etcd answers, `ResyncInProgress`; the prefix is
 ///   listed at one revision `R` in pages of [`page_size`](EtcdConfig::page_size) (every page
-///   at `R`) and fed as it arrives; then `InSync`, and a watch from `R + 1` with progress
-///   notifications. A put of a key the cache does not hold is sent as `New`, of one it holds
+///   at `R`) and fed as it arrives; then `InSync`, and a watch for the changes after `R`,
+///   with progress notifications. (The watch is opened at `R` itself and skips `R`'s replayed
+///   events: see `revision.rs` for the etcd bug that makes a watch from `R + 1` lose a
+///   deletion.) A put of a key the cache does not hold is sent as `New`, of one it holds
 ///   as `Updated`, a delete as a deletion; the update's revision is the key's mod revision in
 ///   decimal.
-/// * A lost connection: back off, re-watch from the revision after the last one seen (see
+/// * A lost connection: back off, re-watch for the changes after the last revision seen (see
 ///   `revision.rs` for what "seen" means). No resync, no status change.
 /// * A compacted start revision, or events that do not follow the last one seen: status
 ///   `ResyncInProgress`, list again at a new revision, send every listed key (the cache skips
@@ -82,13 +84,13 @@ impl EtcdSyncer {
         let (stop, stopped) = oneshot::channel::<()>();
         let sink: Arc<dyn Sink> = Arc::new(sink);
         let task = runtime.spawn(async move {
-            let result = tokio::select! {
+            // Says `Stopped` however the task ends, a panic included.
+            let _stopped = StoppedOnDrop(state_tx.clone());
+            tokio::select! {
                 // Asked to stop, or the handle was dropped.
                 _ = stopped => Ok(()),
-                r = run(config, sink, state_tx.clone()) => r,
-            };
-            state_tx.send_modify(|s| s.phase = Phase::Stopped);
-            result
+                r = run(config, sink, state_tx) => r,
+            }
         });
         Ok(EtcdSyncer {
             state,
@@ -160,6 +162,21 @@ impl fmt::Debug for EtcdSyncer {
         f.debug_struct("EtcdSyncer")
             .field("state", &*self.state.borrow())
             .finish()
+    }
+}
+
+/// Sets the phase to `Stopped` when dropped (noting a panic if the task is unwinding).
+struct StoppedOnDrop(watch::Sender<SyncerState>);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        self.0.send_modify(|s| {
+            s.phase = Phase::Stopped;
+            if panicking {
+                s.last_error = Some("the syncer panicked".into());
+            }
+        });
     }
 }
 

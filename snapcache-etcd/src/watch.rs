@@ -1,4 +1,4 @@
-//! One watch: from the revision after the last one seen, with progress notifications, until
+//! One watch: the changes after the last revision seen, with progress notifications, until
 //! the connection is lost or the history is.
 
 use bytes::Bytes;
@@ -11,13 +11,15 @@ use crate::revision::{Position, ResponseView, Verdict};
 use crate::syncer::{Failure, Syncer};
 
 impl Syncer {
-    /// Watches from `position.next_start()` and feeds every event, moving `position` past
-    /// what the cache has been given. Returns only on a failure: `Retry` for a lost connection
+    /// Watches from the last revision seen (skipping its replay: see `revision.rs` for why
+    /// not from the one after) and feeds every event, moving `position` past what the cache
+    /// has been given. Returns only on a failure: `Retry` for a lost connection
     /// (re-watch from the new position), `Resync` when the history is gone or does not follow.
     pub(crate) async fn watch(&mut self, position: &mut Position) -> Failure {
+        let start = position.start_watch();
         let options = WatchOptions::new()
             .with_range(self.range.end.clone())
-            .with_start_revision(position.next_start())
+            .with_start_revision(start)
             .with_progress_notify();
         let mut stream = match self
             .watch
@@ -36,8 +38,8 @@ impl Syncer {
             match position.judge(&ResponseView::of(&response)) {
                 Verdict::Created => self.watch_opened(),
                 Verdict::Progress => self.seen(position.last_seen()),
-                Verdict::Apply => {
-                    let updates = self.updates(&response);
+                Verdict::Apply { skip } => {
+                    let updates = self.updates(&response.events()[skip..]);
                     if let Err(closed) = self.feed.updates(updates).await {
                         return closed.into();
                     }
@@ -45,8 +47,7 @@ impl Syncer {
                 }
                 Verdict::Compacted(at) => {
                     return Failure::Resync(format!(
-                        "revision {} was compacted (etcd keeps history from {at})",
-                        position.next_start()
+                        "revision {start} was compacted (etcd keeps history from {at})"
                     ))
                 }
                 Verdict::Canceled => {
@@ -62,9 +63,9 @@ impl Syncer {
 
     /// A response's events as updates: a put of a key the cache does not hold is `New`, of
     /// one it holds `Updated`; a delete is a deletion. The revision is the mod revision.
-    fn updates(&mut self, response: &etcd_client::WatchResponse) -> Vec<Update> {
-        let mut updates = Vec::with_capacity(response.events().len());
-        for event in response.events() {
+    fn updates(&mut self, events: &[etcd_client::Event]) -> Vec<Update> {
+        let mut updates = Vec::with_capacity(events.len());
+        for event in events {
             let Some(kv) = event.kv() else { continue };
             let key = key_from_etcd(kv.key().to_vec());
             let revision = revision_bytes(kv.mod_revision());

@@ -274,3 +274,36 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Checks that breadcrumb `crumb` (of the recorder's) shows etcd's state at one revision: the
+/// newest the cache had applied by then, the list's (`list_revision`) or a later update's (a
+/// batch can carry watch updates after the status).
+pub async fn assert_snapshot_is_a_revision(
+    rig: &Rig,
+    crumb: &snapcache::Breadcrumb,
+    list_revision: i64,
+    client: &mut Client,
+) {
+    let applied = rig
+        .recorder
+        .crumbs()
+        .iter()
+        .take_while(|c| c.sequence_number <= crumb.sequence_number)
+        .flat_map(|c| c.deltas.iter())
+        .map(|u| {
+            std::str::from_utf8(&u.revision)
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .fold(list_revision, i64::max);
+    let (expected, _) = etcd_state(client, &rig.prefix, Some(applied)).await;
+    let got = snapcache_etcd::testing::snapshot_state(crumb);
+    assert!(
+        got == expected,
+        "breadcrumb {} ({:?}) is not etcd at revision {applied}: {}",
+        crumb.sequence_number,
+        crumb.sync_status,
+        snapcache_etcd::testing::describe_difference(&got, &expected)
+    );
+}

@@ -11,11 +11,15 @@ use crate::common::*;
 const SEEDS: [u64; 3] = [1, 2, 3];
 /// Operations per seed.
 const OPS: usize = 250;
+/// Operations between two comparisons (a resync would heal a lost event by the end, so the
+/// state is compared along the way too).
+const CHECK_EVERY: usize = 25;
 
 /// A random mix of puts (inside and outside the prefix, new and existing keys, unchanged
 /// values), deletes (present and absent keys), multi-key transactions, prefix deletes,
 /// compactions, and connection cuts (some with a compaction while cut off): the cache's final
-/// snapshot equals what etcdctl lists, and what etcd-client lists.
+/// snapshot equals what etcdctl lists, and what etcd-client lists, at the end and every
+/// 25 operations (with the connection restored).
 ///
 /// Seeded bugs caught: see VERIFICATION.md (`drop_deletes`, `rewatch_skips_one`,
 /// `no_resync_deletions`, `prefix_end_all_above` among them).
@@ -48,6 +52,13 @@ async fn run(seed: u64) {
     let rig = Rig::start(etcd, Setup::new("/d/").via_proxy()).await;
     let mut cut = false;
     for op in 0..OPS {
+        if op % CHECK_EVERY == CHECK_EVERY - 1 {
+            if cut {
+                rig.proxy().restore();
+                cut = false;
+            }
+            compare(&rig, seed, op).await;
+        }
         match rng.below(100) {
             0..=49 => {
                 let k = key(&mut rng);
@@ -104,18 +115,23 @@ async fn run(seed: u64) {
     if cut {
         rig.proxy().restore();
     }
+    let keys = compare(&rig, seed, OPS).await;
+    eprintln!("seed {seed}: {keys} keys, {:?}", rig.syncer.state());
+}
+
+/// Waits for the cache to converge, then checks it against etcdctl; returns the key count.
+async fn compare(rig: &Rig, seed: u64, op: usize) -> usize {
     let expected = rig.converge().await;
     let cache = snapshot_state(&rig.cache.current_breadcrumb());
     let etcdctl = etcdctl_state(&rig.etcd, "/d/");
     assert!(
         cache == etcdctl,
-        "seed {seed}: cache vs etcdctl: {}",
+        "seed {seed}, after {op} operations: cache vs etcdctl: {}",
         describe_difference(&cache, &etcdctl)
     );
     assert!(
         expected == etcdctl,
-        "seed {seed}: etcd-client vs etcdctl disagree"
+        "seed {seed}: etcd-client and etcdctl disagree"
     );
-    let s = rig.syncer.state();
-    eprintln!("seed {seed}: {} keys, {s:?}", cache.len());
+    cache.len()
 }

@@ -7,6 +7,7 @@ mod common;
 mod differential;
 mod faults;
 mod initial_list;
+mod lifecycle;
 mod prefix_and_values;
 mod statuses;
 mod watch_events;
