@@ -129,7 +129,7 @@ async fn a_restarted_server_brings_every_client_to_the_new_state() {
     let expected = state(&new);
     assert_eq!(expected.len(), 200);
     for c in &clients {
-        converged(c, &new).await;
+        converged_to(c, &new, &server).await;
         assert_eq!(c.map().unwrap(), expected);
         let s = c.state();
         assert_eq!(s.snapshots, 2, "{s:?}");

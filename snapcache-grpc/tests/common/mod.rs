@@ -97,6 +97,20 @@ pub async fn converged(client: &SyncClient, cache: &Cache) {
         .expect("the client converges");
 }
 
+/// Waits (bounded) until `client` is in sync at the cache's newest breadcrumb, streaming from
+/// `server`'s instance of the cache (not an old server's).
+pub async fn converged_to(client: &SyncClient, cache: &Cache, server: &ServerHandle) {
+    let target = cache.current_breadcrumb().sequence_number;
+    let id = server.cache_id("default");
+    client
+        .wait_until(
+            |s| s.in_sync && s.cache_id == id && s.last_sequence_number >= Some(target),
+            DEADLINE,
+        )
+        .await
+        .expect("the client converges");
+}
+
 /// The cache's current state as a map (key to value).
 pub fn state(cache: &Cache) -> HashMap<Bytes, Bytes> {
     cache
@@ -132,31 +146,48 @@ pub async fn in_sync(cache: &Cache) {
     .await;
 }
 
-/// Waits (bounded) until the cache has published everything sent so far: a status round trip.
+/// Waits (bounded) until the cache has published everything sent so far: a marker update
+/// (key `~settled`, a new value each time) goes through the queue behind it, then `InSync`.
 pub async fn settled(cache: &Cache) {
+    static ROUND: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let round = ROUND
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string();
     cache
-        .on_status_updated(SyncStatus::ResyncInProgress)
+        .on_updates(vec![Update::set(
+            "~settled",
+            round.clone(),
+            UpdateType::Updated,
+        )])
         .unwrap();
-    in_sync(cache).await;
+    cache.on_status_updated(SyncStatus::InSync).unwrap();
+    bounded(|| async {
+        let crumb = cache.current_breadcrumb();
+        let marked = crumb
+            .kvs
+            .get(&Bytes::from_static(b"~settled"))
+            .is_some_and(|u| u.value.as_deref() == Some(round.as_bytes()));
+        (marked && crumb.sync_status == SyncStatus::InSync).then_some(())
+    })
+    .await;
 }
 
 /// A TCP proxy on 127.0.0.1 in front of a server: it can cut every connection through it (the
-/// network drops the stream) or black-hole them (bytes vanish, sockets stay open).
+/// network drops the stream) or black-hole them (nothing gets through, in either direction, and
+/// the sockets stay open; what was sent is delivered once the hole closes, as TCP would).
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
     cut: tokio::sync::watch::Sender<u64>,
-    black_hole: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    black_hole: tokio::sync::watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
 impl Proxy {
     pub async fn start(target: std::net::SocketAddr) -> Proxy {
-        use std::sync::atomic::Ordering;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (cut, cut_rx) = tokio::sync::watch::channel(0u64);
-        let black_hole = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let hole = black_hole.clone();
+        let (black_hole, hole_rx) = tokio::sync::watch::channel(false);
         let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
@@ -164,28 +195,34 @@ impl Proxy {
                 };
                 let mut cut = cut_rx.clone();
                 cut.mark_unchanged();
-                let hole = hole.clone();
+                let hole = hole_rx.clone();
                 tokio::spawn(async move {
                     let (ri, wi) = inbound.into_split();
                     let (ro, wo) = outbound.into_split();
-                    let pump = |mut r: tokio::net::tcp::OwnedReadHalf,
-                                mut w: tokio::net::tcp::OwnedWriteHalf,
-                                hole: std::sync::Arc<std::sync::atomic::AtomicBool>| async move {
-                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                        let mut buf = vec![0u8; 64 << 10];
-                        loop {
-                            let n = match r.read(&mut buf).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(n) => n,
-                            };
-                            if hole.load(Ordering::Relaxed) {
-                                continue; // vanished
+                    let pump =
+                        |mut r: tokio::net::tcp::OwnedReadHalf,
+                         mut w: tokio::net::tcp::OwnedWriteHalf,
+                         mut hole: tokio::sync::watch::Receiver<bool>| async move {
+                            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                            let mut buf = vec![0u8; 64 << 10];
+                            loop {
+                                // While black-holed, nothing is read: the bytes wait in the
+                                // kernel's buffers and the peer hears nothing.
+                                if hole.wait_for(|h| !*h).await.is_err() {
+                                    return;
+                                }
+                                let n = match r.read(&mut buf).await {
+                                    Ok(0) | Err(_) => return,
+                                    Ok(n) => n,
+                                };
+                                if hole.wait_for(|h| !*h).await.is_err() {
+                                    return;
+                                }
+                                if w.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
                             }
-                            if w.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
-                    };
+                        };
                     tokio::select! {
                         _ = pump(ri, wo, hole.clone()) => {}
                         _ = pump(ro, wi, hole) => {}
@@ -207,10 +244,9 @@ impl Proxy {
         self.cut.send_modify(|g| *g += 1);
     }
 
-    /// Starts or stops dropping every byte (the connections stay open).
+    /// Starts or stops holding every byte back (the connections stay open).
     pub fn black_hole(&self, on: bool) {
-        self.black_hole
-            .store(on, std::sync::atomic::Ordering::Relaxed);
+        self.black_hole.send_replace(on);
     }
 }
 
