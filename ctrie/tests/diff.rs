@@ -152,7 +152,7 @@ fn check(f: fn(Vec<Op>) -> bool) {
     let tests = std::env::var("QUICKCHECK_TESTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(miri) { 4 } else { 300 });
+        .unwrap_or(if cfg!(miri) { 4 } else { 150 });
     QuickCheck::new()
         .tests(tests)
         .rng(Gen::new(if cfg!(miri) { 25 } else { 150 }))
@@ -306,8 +306,8 @@ fn equality_is_by_value() {
 /// with renewals, pending writes rolled back and tombs).
 #[test]
 fn diff_under_concurrent_writers_equals_full_comparison() {
-    let n = common::size(4_000, 64) as u64;
-    let rounds = common::size(40, 4);
+    let n = common::size(3_000, 64) as u64;
+    let rounds = common::size(24, 4);
     let map: Ctrie<u64, u32> = Ctrie::new();
     let write = std::sync::atomic::AtomicU32::new(0);
     let mut snaps = Vec::new();

@@ -21,9 +21,10 @@
 //! tries with the same hash function are still compared correctly, by walking both entirely.
 //!
 //! Read-only tries are frozen (R4 in `reclaim.rs`), so pointers read from them stay valid while
-//! they live; the walk pins only while it GCAS-reads an I-node, as `iter.rs` does, and never
+//! they live; the walk pins only inside each `next` call, to GCAS-read I-nodes, and never
 //! depends on the reclamation scheme beyond that.
 
+use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use crate::raw::node::{flag, pos, Branch, BranchRef, INode, Main, MainRef, SNode, HASH_BITS, W};
@@ -116,6 +117,14 @@ struct Frame<K, V> {
     todo: u32,
 }
 
+/// What one step of the walk works with: the two tries, the key equality, the pin.
+struct Cx<'t, K, V> {
+    older: &'t RawCtrie<K, V>,
+    newer: &'t RawCtrie<K, V>,
+    eq: &'t dyn Fn(&K, &K) -> bool,
+    guard: &'t Guard,
+}
+
 /// A lazy lock-step walk of two read-only tries (see the module docs).
 pub(crate) struct RawDiff<K, V> {
     stack: SmallVec<[Frame<K, V>; 14]>,
@@ -149,6 +158,16 @@ impl<K, V> RawDiff<K, V> {
     unsafe fn push(&mut self, older: Side<K, V>, newer: Side<K, V>, lev: u32) {
         // SAFETY: forwarded.
         let todo = unsafe { older.bitmap(lev) | newer.bitmap(lev) };
+        // The frame compares every child next (most of them, when the subtrees differ much):
+        // start loading them all, so that their cache misses overlap, as the iterator does.
+        for side in [older, newer] {
+            if let Side::C(m) = side {
+                // SAFETY: forwarded.
+                if let MainRef::C(cn) = unsafe { Main::view(m) } {
+                    cn.prefetch_children();
+                }
+            }
+        }
         self.stack.push(Frame {
             older,
             newer,
@@ -169,6 +188,11 @@ impl<K, V> RawDiff<K, V> {
         newer: &RawCtrie<K, V>,
         eq: &dyn Fn(&K, &K) -> bool,
     ) -> Option<RawDiffItem<K, V>> {
+        if let Some(item) = self.pending.pop() {
+            return Some(item);
+        }
+        // Pinned while this call GCAS-reads I-nodes (R4: what it returns outlives the pin).
+        let guard = &crossbeam_epoch::pin();
         loop {
             if let Some(item) = self.pending.pop() {
                 return Some(item);
@@ -187,9 +211,15 @@ impl<K, V> RawDiff<K, V> {
                 if bo.is_some() && bo == bn {
                     continue; // the same S-node or the same I-node: a shared subtree
                 }
-                let so = sub(older, bo);
-                let sn = sub(newer, bn);
-                self.compare(older, newer, so, sn, lev + W, eq);
+                let so = sub(older, bo, guard);
+                let sn = sub(newer, bn, guard);
+                let cx = Cx {
+                    older,
+                    newer,
+                    eq,
+                    guard,
+                };
+                self.compare(&cx, so, sn, lev + W);
             }
         }
     }
@@ -199,15 +229,8 @@ impl<K, V> RawDiff<K, V> {
     ///
     /// # Safety
     /// As [`RawDiff::next`]; `o` is part of `older`, `n` of `newer`.
-    unsafe fn compare(
-        &mut self,
-        older: &RawCtrie<K, V>,
-        newer: &RawCtrie<K, V>,
-        o: Sub<K, V>,
-        n: Sub<K, V>,
-        lev: u32,
-        eq: &dyn Fn(&K, &K) -> bool,
-    ) {
+    unsafe fn compare(&mut self, cx: &Cx<'_, K, V>, o: Sub<K, V>, n: Sub<K, V>, lev: u32) {
+        let eq = cx.eq;
         // SAFETY: forwarded.
         unsafe {
             match (o, n) {
@@ -226,7 +249,7 @@ impl<K, V> RawDiff<K, V> {
                 (Sub::Empty, Sub::S(y)) => self.pending.push(RawDiffItem::Added(y)),
                 (Sub::S(x), Sub::Empty) => self.pending.push(RawDiffItem::Removed(x)),
                 _ if lev >= HASH_BITS || matches!(o, Sub::L(_)) || matches!(n, Sub::L(_)) => {
-                    self.compare_lists(older, newer, o, n, eq);
+                    self.compare_lists(cx, o, n);
                 }
                 _ => self.push(side(o), side(n), lev),
             }
@@ -237,20 +260,14 @@ impl<K, V> RawDiff<K, V> {
     ///
     /// # Safety
     /// As [`RawDiff::compare`].
-    unsafe fn compare_lists(
-        &mut self,
-        older: &RawCtrie<K, V>,
-        newer: &RawCtrie<K, V>,
-        o: Sub<K, V>,
-        n: Sub<K, V>,
-        eq: &dyn Fn(&K, &K) -> bool,
-    ) {
+    unsafe fn compare_lists(&mut self, cx: &Cx<'_, K, V>, o: Sub<K, V>, n: Sub<K, V>) {
+        let eq = cx.eq;
         let mut xs = SmallVec::<[*mut SNode<K, V>; 8]>::new();
         let mut ys = SmallVec::<[*mut SNode<K, V>; 8]>::new();
         // SAFETY: forwarded; the S-nodes collected are frozen parts of their tries.
         unsafe {
-            entries(older, o, &mut xs);
-            entries(newer, n, &mut ys);
+            entries(cx.older, o, &mut xs, cx.guard);
+            entries(cx.newer, n, &mut ys, cx.guard);
             let mut matched = SmallVec::<[bool; 8]>::from_elem(false, ys.len());
             let mut found = SmallVec::<[RawDiffItem<K, V>; 8]>::new();
             for &x in &xs {
@@ -281,22 +298,21 @@ impl<K, V> RawDiff<K, V> {
 /// What the branch `b` of a C-node of `t` leads to.
 ///
 /// # Safety
-/// `b` belongs to a C-node of the read-only trie `t` (frozen, R4).
-unsafe fn sub<K, V>(t: &RawCtrie<K, V>, b: Option<Branch<K, V>>) -> Sub<K, V> {
+/// `b` belongs to a C-node of the read-only trie `t` (frozen, R4); pinned by `guard`.
+unsafe fn sub<K, V>(t: &RawCtrie<K, V>, b: Option<Branch<K, V>>, guard: &Guard) -> Sub<K, V> {
     match b.map(Branch::get) {
         None => Sub::Empty,
         Some(BranchRef::S(s)) => Sub::S(s),
         // SAFETY: forwarded.
-        Some(BranchRef::I(i)) => unsafe { main_sub(t, i) },
+        Some(BranchRef::I(i)) => unsafe { main_sub(t, i, guard) },
     }
 }
 
 /// What the I-node `i` of `t` holds.
 ///
 /// # Safety
-/// `i` is reachable from the read-only trie `t`.
-unsafe fn main_sub<K, V>(t: &RawCtrie<K, V>, i: *mut INode<K, V>) -> Sub<K, V> {
-    let guard = &crossbeam_epoch::pin();
+/// `i` is reachable from the read-only trie `t`; pinned by `guard`.
+unsafe fn main_sub<K, V>(t: &RawCtrie<K, V>, i: *mut INode<K, V>, guard: &Guard) -> Sub<K, V> {
     // SAFETY: the committed main of an I-node of a read-only trie is frozen and owned by that
     // trie's structure once read (R4), so it outlives the pin.
     unsafe {
@@ -321,11 +337,12 @@ fn side<K, V>(s: Sub<K, V>) -> Side<K, V> {
 /// Appends every entry of the subtree `s` of `t` to `out`.
 ///
 /// # Safety
-/// `s` is part of the read-only trie `t`.
+/// `s` is part of the read-only trie `t`; pinned by `guard`.
 unsafe fn entries<K, V>(
     t: &RawCtrie<K, V>,
     s: Sub<K, V>,
     out: &mut SmallVec<[*mut SNode<K, V>; 8]>,
+    guard: &Guard,
 ) {
     // SAFETY: forwarded; frozen nodes (R4).
     unsafe {
@@ -340,7 +357,7 @@ unsafe fn entries<K, V>(
             Sub::C(m) => {
                 if let MainRef::C(cn) = Main::view(m) {
                     for &b in cn.branches() {
-                        entries(t, sub(t, Some(b)), out);
+                        entries(t, sub(t, Some(b), guard), out, guard);
                     }
                 }
             }
