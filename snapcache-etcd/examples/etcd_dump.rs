@@ -50,8 +50,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             out.write_all(b"\n")?;
         }
         out.flush()?;
-        while follow {
-            let Ok(next) = crumb.next(&cancel) else { break };
+        if !follow {
+            return Ok(());
+        }
+        while let Ok(next) = crumb.next(&cancel) {
             crumb = next;
             for d in &crumb.deltas {
                 let key = String::from_utf8_lossy(&d.key);
