@@ -81,13 +81,22 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+mod compute;
+mod diff;
 mod iter;
 mod map;
 mod raw;
+// Raw modules of the facade's features, declared here rather than in `raw/mod.rs` (which the
+// reclamation rewrite owns); they use only `raw::node` accessors and `RawCtrie::gcas_read` on
+// read-only tries.
+#[path = "raw/diff.rs"]
+mod raw_diff;
 mod snapshot;
 mod sync;
 
-pub use crate::iter::Iter;
+pub use crate::compute::{Compute, Operation};
+pub use crate::diff::{Diff, DiffItem};
+pub use crate::iter::{IntoIter, Iter, Keys, Values};
 pub use crate::map::{Ctrie, CtrieRef};
 pub use crate::snapshot::Snapshot;
 pub use crossbeam_epoch::{pin, Guard};

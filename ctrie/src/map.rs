@@ -8,7 +8,8 @@ use std::collections::hash_map::RandomState;
 
 use crossbeam_epoch::Guard;
 
-use crate::iter::Iter;
+use crate::compute::{Compute, Operation};
+use crate::iter::{Iter, Keys, Values};
 use crate::raw::node::{BranchRef, Main, MainRef, SNode};
 use crate::raw::ops::{InsertCond, Inserted};
 use crate::raw::{Invariant, RawCtrie};
@@ -204,6 +205,16 @@ impl<K, V, S> Ctrie<K, V, S> {
         // The snapshot is owned by the iterator; entries stay valid for `'g` because freeing them
         // after the iterator drops the snapshot waits for `guard` to unpin.
         Iter::owned(self.raw.read_only_snapshot())
+    }
+
+    /// The keys of a read-only snapshot taken now (see [`Ctrie::iter`]).
+    pub fn keys<'g>(&'g self, guard: &'g Guard) -> Keys<'g, K, V> {
+        self.iter(guard).keys()
+    }
+
+    /// The values of a read-only snapshot taken now (see [`Ctrie::iter`]).
+    pub fn values<'g>(&'g self, guard: &'g Guard) -> Values<'g, K, V> {
+        self.iter(guard).values()
     }
 }
 
@@ -531,11 +542,11 @@ where
 /// insertion that stored nothing, and when the insertion unwinds because a user's `Eq`,
 /// predicate or entry builder panicked. (User code runs only before an attempt's GCAS, and an
 /// attempt returns as soon as its GCAS commits, so an insertion never unwinds after publishing.)
-struct Unpublished<K, V>(*mut SNode<K, V>);
+pub(crate) struct Unpublished<K, V>(pub(crate) *mut SNode<K, V>);
 
 impl<K, V> Unpublished<K, V> {
     /// The node is in the trie now, which owns it.
-    fn published(mut self) {
+    pub(crate) fn published(mut self) {
         self.0 = core::ptr::null_mut();
     }
 }
@@ -657,6 +668,32 @@ impl<K, V, S> CtrieRef<'_, K, V, S> {
     pub fn clear(&self) {
         self.map.clear()
     }
+
+    /// See [`Ctrie::keys`].
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        self.iter().keys()
+    }
+
+    /// See [`Ctrie::values`].
+    pub fn values(&self) -> Values<'_, K, V> {
+        self.iter().values()
+    }
+
+    /// See [`Ctrie::retain`].
+    pub fn retain<F: FnMut(&K, &V) -> bool>(&self, keep: F)
+    where
+        K: Eq,
+    {
+        self.map.retain(keep, &self.guard)
+    }
+}
+
+impl<'a, K, V, S> IntoIterator for &'a CtrieRef<'_, K, V, S> {
+    type Item = (&'a K, &'a V);
+    type IntoIter = Iter<'a, K, V>;
+    fn into_iter(self) -> Iter<'a, K, V> {
+        self.iter()
+    }
 }
 
 impl<K: Hash + Eq, V, S: BuildHasher> CtrieRef<'_, K, V, S> {
@@ -744,6 +781,29 @@ impl<K: Hash + Eq, V, S: BuildHasher> CtrieRef<'_, K, V, S> {
         V: PartialEq,
     {
         self.map.remove_if(key, expected, &self.guard)
+    }
+
+    /// See [`Ctrie::compute`].
+    pub fn compute<'h, F, T>(&'h self, key: K, f: F) -> Compute<'h, K, V, T>
+    where
+        F: FnMut(Option<(&'h K, &'h V)>) -> Operation<V, T>,
+    {
+        self.map.compute(key, f, &self.guard)
+    }
+
+    /// See [`Ctrie::update`].
+    pub fn update<'h, F: FnMut(&'h V) -> V>(&'h self, key: K, f: F) -> Option<&'h V> {
+        self.map.update(key, f, &self.guard)
+    }
+
+    /// See [`Ctrie::update_or_insert_with`].
+    pub fn update_or_insert_with<'h, U, I>(&'h self, key: K, update: U, insert: I) -> &'h V
+    where
+        U: FnMut(&'h V) -> V,
+        I: FnMut() -> V,
+    {
+        self.map
+            .update_or_insert_with(key, update, insert, &self.guard)
     }
 }
 

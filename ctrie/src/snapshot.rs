@@ -6,7 +6,7 @@ use core::hash::{BuildHasher, Hash};
 use core::marker::PhantomData;
 use std::collections::hash_map::RandomState;
 
-use crate::iter::Iter;
+use crate::iter::{IntoIter, Iter, Keys, Values};
 use crate::map::Ctrie;
 use crate::raw::node::SNode;
 use crate::raw::{Invariant, RawCtrie};
@@ -36,7 +36,7 @@ use crate::sync::Arc;
 /// ```
 pub struct Snapshot<K, V, S = RandomState> {
     pub(crate) raw: RawCtrie<K, V>,
-    hasher: Arc<S>,
+    pub(crate) hasher: Arc<S>,
     /// Owns keys and values (for drop check) and is invariant in them: [`Snapshot::snapshot`]
     /// turns it into a writable trie (see `raw::Invariant`).
     _owns: PhantomData<(K, V)>,
@@ -73,6 +73,16 @@ impl<K, V, S> Snapshot<K, V, S> {
     /// Iterates over the entries, in hash order.
     pub fn iter(&self) -> Iter<'_, K, V> {
         Iter::borrowed(&self.raw)
+    }
+
+    /// The keys, in hash order.
+    pub fn keys(&self) -> Keys<'_, K, V> {
+        self.iter().keys()
+    }
+
+    /// The values, in the keys' hash order.
+    pub fn values(&self) -> Values<'_, K, V> {
+        self.iter().values()
     }
 
     /// A new writable trie with this snapshot's contents, in O(1).
@@ -157,5 +167,20 @@ impl<'a, K, V, S> IntoIterator for &'a Snapshot<K, V, S> {
     type IntoIter = Iter<'a, K, V>;
     fn into_iter(self) -> Iter<'a, K, V> {
         self.iter()
+    }
+}
+
+impl<K: Clone, V: Clone, S> IntoIterator for Snapshot<K, V, S> {
+    type Item = (K, V);
+    type IntoIter = IntoIter<K, V>;
+    /// Iterates over clones of the entries (see [`IntoIter`] for why they must be clones).
+    ///
+    /// ```
+    /// let map: ctrie::Ctrie<u8, String> = [(1, "one".to_string())].into_iter().collect();
+    /// let owned: Vec<(u8, String)> = map.read_only_snapshot().into_iter().collect();
+    /// assert_eq!(owned, [(1, "one".to_string())]);
+    /// ```
+    fn into_iter(self) -> IntoIter<K, V> {
+        IntoIter::new(self.raw)
     }
 }

@@ -10,7 +10,11 @@
 //! `--tasks` [1000], `--batch` (max_batch_size) [100], `--block` (updates per `on_updates`)
 //! [100], `--slow` (percent of slow followers) [10], `--late` (percent joining late) [10],
 //! `--seed` [1], `--max-behind` (breadcrumbs a follower may fall behind before it jumps to the
-//! newest snapshot, as Typha's server drops clients that fall too far behind; 0 = never) [1000].
+//! newest snapshot, as Typha's server drops clients that fall too far behind; 0 = never) [1000],
+//! `--jump` (how a follower that jumps catches up: `diff`, applying what changed between its
+//! breadcrumb and the newest with `Breadcrumb::changes_since`; `reload`, reloading the newest
+//! snapshot whole; `auto`, the diff unless the updates in between number more than half the
+//! keys, when most of the state changed and a reload is cheaper) [auto].
 //! Exit status 1 if any follower ends in a state other than the final snapshot.
 
 #[global_allocator]
@@ -21,6 +25,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use ctrie::DiffItem;
 use indicatif::{ProgressBar, ProgressStyle};
 use snapcache::{Breadcrumb, Bytes, Cache, CancelToken, Config, SyncStatus, Update, UpdateType};
 
@@ -36,6 +41,8 @@ struct Opts {
     late: u64,
     seed: u64,
     max_behind: u64,
+    /// How a follower that jumps catches up.
+    jump: Jump,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -50,6 +57,7 @@ fn parse() -> Result<Opts, String> {
         late: 10,
         seed: 1,
         max_behind: 1_000,
+        jump: Jump::Auto,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -57,6 +65,15 @@ fn parse() -> Result<Opts, String> {
             return Err(String::new());
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        if flag == "--jump" {
+            o.jump = match value.as_str() {
+                "diff" => Jump::Diff,
+                "reload" => Jump::Reload,
+                "auto" => Jump::Auto,
+                _ => return Err(format!("--jump: `diff`, `reload` or `auto`, not {value}")),
+            };
+            continue;
+        }
         let n: u64 = value
             .parse()
             .map_err(|_| format!("{flag}: not a number: {value}"))?;
@@ -117,6 +134,60 @@ fn load(state: &mut State, crumb: &Breadcrumb) {
     }
 }
 
+/// How a follower that fell too far behind catches up with the newest breadcrumb.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Jump {
+    /// Apply `changes_since`: time proportional to what changed.
+    Diff,
+    /// Reload the newest snapshot: time proportional to its size.
+    Reload,
+    /// The diff, unless the updates in between number more than half the keys.
+    Auto,
+}
+
+/// The number of updates between two breadcrumbs of one chain (`to` later than `from`).
+fn updates_between(from: &Breadcrumb, to: &Breadcrumb) -> usize {
+    let mut n = 0;
+    let mut at = from.try_next();
+    while let Some(c) = at {
+        n += c.deltas.len();
+        if c.sequence_number >= to.sequence_number {
+            break;
+        }
+        at = c.try_next();
+    }
+    n
+}
+
+/// Brings a follower's state from `from`'s to `to`'s: by applying what changed in between
+/// (`changes_since`, time proportional to the changes), or by reloading `to`'s whole snapshot.
+/// Returns what it cost, in microseconds, and whether it used the diff.
+fn jump(state: &mut State, from: &Breadcrumb, to: &Breadcrumb, how: Jump) -> (u32, bool) {
+    let start = Instant::now();
+    let by_diff = match how {
+        Jump::Diff => true,
+        Jump::Reload => false,
+        Jump::Auto => updates_between(from, to) <= state.len() / 2,
+    };
+    if by_diff {
+        for d in to.changes_since(from) {
+            match d {
+                DiffItem::Added(k, u) | DiffItem::Updated { key: k, new: u, .. } => {
+                    state[decode(k)] =
+                        decode(u.value.as_deref().expect("stored entries have values")) as u32;
+                }
+                DiffItem::Removed(k, _) => state[decode(k)] = 0,
+            }
+        }
+    } else {
+        load(state, to);
+    }
+    (
+        start.elapsed().as_micros().min(u32::MAX as u128) as u32,
+        by_diff,
+    )
+}
+
 /// Lag of a breadcrumb when a follower processes it: time since it was published.
 fn lag_us(crumb: &Breadcrumb) -> u32 {
     SystemTime::now()
@@ -144,7 +215,9 @@ fn role(i: usize, o: &Opts) -> Role {
 struct Outcome {
     state: State,
     lags: Vec<u32>,
-    jumps: u64,
+    /// What each jump to the newest breadcrumb cost, in microseconds, and whether it used the
+    /// diff.
+    jumps: Vec<(u32, bool)>,
 }
 
 /// If `crumb` is more than `max_behind` breadcrumbs behind the newest, the newest (whose
@@ -177,7 +250,7 @@ fn follower_thread(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -> Ou
     let mut state = vec![0; o.keys];
     load(&mut state, &crumb);
     let mut lags = Vec::new();
-    let mut jumps = 0;
+    let mut jumps = Vec::new();
     while crumb.sync_status != SyncStatus::InSync {
         crumb = crumb
             .next(&token)
@@ -188,9 +261,8 @@ fn follower_thread(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -> Ou
             std::thread::sleep(Duration::from_millis(2));
         }
         if let Some(newest) = too_far_behind(&cache, &crumb, o.max_behind) {
+            jumps.push(jump(&mut state, &crumb, &newest, o.jump));
             crumb = newest;
-            load(&mut state, &crumb);
-            jumps += 1;
         }
     }
     Outcome { state, lags, jumps }
@@ -206,7 +278,7 @@ async fn follower_task(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -
     let mut state = vec![0; o.keys];
     load(&mut state, &crumb);
     let mut lags = Vec::new();
-    let mut jumps = 0;
+    let mut jumps = Vec::new();
     while crumb.sync_status != SyncStatus::InSync {
         crumb = crumb
             .next_async()
@@ -218,9 +290,8 @@ async fn follower_task(cache: Cache, o: Opts, r: Role, sent: Arc<AtomicUsize>) -
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         if let Some(newest) = too_far_behind(&cache, &crumb, o.max_behind) {
+            jumps.push(jump(&mut state, &crumb, &newest, o.jump));
             crumb = newest;
-            load(&mut state, &crumb);
-            jumps += 1;
         }
     }
     Outcome { state, lags, jumps }
@@ -290,7 +361,7 @@ fn main() -> ExitCode {
             if !e.is_empty() {
                 eprintln!("error: {e}");
             }
-            eprintln!("usage: fanout [--keys N] [--updates N] [--threads N] [--tasks N] [--batch N] [--block N] [--slow PCT] [--late PCT] [--seed N] [--max-behind N]");
+            eprintln!("usage: fanout [--keys N] [--updates N] [--threads N] [--tasks N] [--batch N] [--block N] [--slow PCT] [--late PCT] [--seed N] [--max-behind N] [--jump diff|reload|auto]");
             return if e.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -352,7 +423,7 @@ fn main() -> ExitCode {
     let stats = cache.stats();
 
     let followers_done = AtomicU64::new(0);
-    let jumps = AtomicU64::new(0);
+    let jumps = Mutex::new(Vec::new());
     let lags = Mutex::new(Vec::new());
     let mut mismatches = 0;
     let mut final_state = vec![0; o.keys];
@@ -363,7 +434,7 @@ fn main() -> ExitCode {
     }
     let mut check = |out: Outcome| {
         followers_done.fetch_add(1, Ordering::Relaxed);
-        jumps.fetch_add(out.jumps, Ordering::Relaxed);
+        jumps.lock().unwrap().extend(out.jumps);
         if out.state != final_state {
             mismatches += 1;
         }
@@ -379,6 +450,7 @@ fn main() -> ExitCode {
     });
     let mut lags = lags.into_inner().unwrap();
     lags.sort_unstable();
+    let jumps = jumps.into_inner().unwrap();
 
     let secs = elapsed.as_secs_f64();
     println!("syncer:     {:.0} updates/s, {:.0} breadcrumbs/s ({} updates, {} skipped, {} breadcrumbs in {:.2} s)",
@@ -389,9 +461,30 @@ fn main() -> ExitCode {
         followers_done.load(Ordering::Relaxed),
         stats.next_non_blocking,
         stats.next_blocking,
-        jumps.load(Ordering::Relaxed),
+        jumps.len(),
         o.max_behind
     );
+    for (by_diff, how) in [
+        (true, "applying changes_since"),
+        (false, "reloading the snapshot"),
+    ] {
+        let mut cost: Vec<u32> = jumps
+            .iter()
+            .filter(|j| j.1 == by_diff)
+            .map(|j| j.0)
+            .collect();
+        cost.sort_unstable();
+        if !cost.is_empty() {
+            println!(
+                "jump cost:  p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms per jump ({} jumps {how}; --jump {:?})",
+                percentile(&cost, 0.5),
+                percentile(&cost, 0.99),
+                percentile(&cost, 1.0),
+                cost.len(),
+                o.jump,
+            );
+        }
+    }
     println!(
         "lag:        p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (publish to follower, {} samples)",
         percentile(&lags, 0.5),

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use ctrie::Snapshot;
+use ctrie::{Diff, Snapshot};
 
 use crate::sync::{Arc, AtomicPtr, Ordering};
 use crate::types::{SyncStatus, Update};
@@ -139,6 +139,42 @@ impl Breadcrumb {
         }
     }
 
+    /// What changed in the cache's state from `older` to this breadcrumb: every key added,
+    /// removed or written in between, each once, as the difference of the two breadcrumbs'
+    /// snapshots ([`ctrie::Snapshot::diff`]). It costs time proportional to what changed, not
+    /// to the size of the state: snapshots share every subtree no update touched, and the diff
+    /// skips those. A follower that fell far behind catches up with it instead of reloading the
+    /// whole newest snapshot; `older` may be any breadcrumb of the same cache (earlier or later:
+    /// the roles of `Added` and `Removed` swap).
+    ///
+    /// A key written again with an equal value is not reported (the cache skips no-op updates);
+    /// a key removed and re-created is reported as `Updated`.
+    ///
+    /// ```
+    /// use ctrie::DiffItem;
+    /// use snapcache::{Cache, CancelToken, Config, SyncStatus, Update, UpdateType};
+    ///
+    /// let cache = Cache::new(Config::default());
+    /// let behind = cache.current_breadcrumb(); // a follower that stopped here
+    /// cache.on_updates(vec![Update::set("a", "1", UpdateType::New), Update::set("b", "1", UpdateType::New)])?;
+    /// cache.on_updates(vec![Update::set("a", "2", UpdateType::Updated), Update::delete("b")])?;
+    /// cache.on_status_updated(SyncStatus::InSync)?;
+    /// let mut newest = cache.current_breadcrumb();
+    /// while newest.sync_status != SyncStatus::InSync {
+    ///     newest = newest.next(&CancelToken::new())?;
+    /// }
+    /// // Catching up from `behind` to `newest` takes one change, not a reload.
+    /// let changes: Vec<_> = newest.changes_since(&behind).collect();
+    /// assert!(matches!(
+    ///     changes[..],
+    ///     [DiffItem::Added(k, u)] if k == "a" && u.value.as_deref() == Some(&b"2"[..])
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn changes_since<'a>(&'a self, older: &'a Breadcrumb) -> Diff<'a, Bytes, Update> {
+        older.kvs.diff(&self.kvs)
+    }
+
     /// Publishes `next` as the successor. Called once, by the processing thread only.
     pub(crate) fn link(&self, next: Arc<Breadcrumb>) {
         let p = Arc::into_raw(next).cast_mut();
@@ -224,6 +260,68 @@ mod tests {
             weak.upgrade().is_none(),
             "dropping the head freed the whole chain"
         );
+    }
+
+    /// Applying `changes_since` to an older breadcrumb's state gives the newer one's, for
+    /// every pair of breadcrumbs of a cache fed random sets and deletions (both directions).
+    #[test]
+    fn changes_since_turns_one_state_into_the_other() {
+        use crate::{Cache, Config, UpdateType};
+        use std::collections::HashMap;
+        let (keys, batches) = if cfg!(miri) { (20, 6) } else { (500, 40) };
+        let cache = Cache::new(Config {
+            max_batch_size: 50,
+            ..Config::default()
+        });
+        let first = cache.current_breadcrumb();
+        let mut x = 1u64;
+        for b in 0..batches {
+            let updates = (0..50)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let k = Bytes::from((x % keys).to_string());
+                    if x % 5 == 0 {
+                        Update::delete(k)
+                    } else {
+                        Update::set(k, format!("{b}.{i}"), UpdateType::Updated)
+                    }
+                })
+                .collect();
+            cache.on_updates(updates).unwrap();
+        }
+        cache.on_status_updated(SyncStatus::InSync).unwrap();
+        let token = CancelToken::new();
+        let mut crumbs = vec![first];
+        while crumbs.last().unwrap().sync_status != SyncStatus::InSync {
+            let next = crumbs.last().unwrap().next(&token).unwrap();
+            crumbs.push(next);
+        }
+        let state = |c: &Breadcrumb| -> HashMap<Bytes, Bytes> {
+            c.kvs
+                .iter()
+                .map(|(k, u)| (k.clone(), u.value.clone().unwrap()))
+                .collect()
+        };
+        let step = (crumbs.len() / 12).max(1);
+        for older in crumbs.iter().step_by(step) {
+            for newer in crumbs.iter().step_by(step) {
+                let mut s = state(older);
+                for d in newer.changes_since(older) {
+                    match d {
+                        ctrie::DiffItem::Added(k, u)
+                        | ctrie::DiffItem::Updated { key: k, new: u, .. } => {
+                            s.insert(k.clone(), u.value.clone().unwrap());
+                        }
+                        ctrie::DiffItem::Removed(k, _) => {
+                            assert!(s.remove(k).is_some(), "removed a key that was absent");
+                        }
+                    }
+                }
+                assert_eq!(s, state(newer));
+            }
+        }
     }
 
     /// A follower holding a middle breadcrumb keeps it and the rest alive, not the earlier ones.

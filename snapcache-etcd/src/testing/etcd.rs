@@ -1,0 +1,231 @@
+//! A real etcd server for one test.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to do when the `etcd` binary is missing.
+pub const ETCD_INSTALL_HINT: &str = "the etcd tests need a real etcd server: install Debian's \
+    etcd-server package (`apt-get update && apt-get install -y etcd-server`, as .ci/run does), \
+    or point ETCD_BIN at an etcd binary";
+/// What to do when `etcdctl` is missing.
+pub const ETCDCTL_INSTALL_HINT: &str = "the etcd tests need etcdctl: install Debian's \
+    etcd-client package (`apt-get install -y etcd-client`, as .ci/run does), or point \
+    ETCDCTL_BIN at an etcdctl binary";
+
+/// How long etcd may take to answer after it is started.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// An etcd server on free loopback ports with its own temporary data directory, killed when
+/// dropped. Started with progress notifications every 100 ms (etcd's default is 10 minutes),
+/// so that tests see them.
+#[derive(Debug)]
+pub struct EtcdServer {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl EtcdServer {
+    /// Starts etcd and waits (bounded) until it answers. Panics, saying how to install etcd,
+    /// if there is no `etcd` binary; panics with etcd's log if it does not come up.
+    pub async fn start() -> EtcdServer {
+        // Prefer a RAM-backed directory: etcd fsyncs every write.
+        let shm = Path::new("/dev/shm");
+        let dir = if shm.is_dir() {
+            tempfile::Builder::new()
+                .prefix("snapcache-etcd-")
+                .tempdir_in(shm)
+        } else {
+            tempfile::Builder::new().prefix("snapcache-etcd-").tempdir()
+        }
+        .expect("create a temporary directory for etcd");
+        let mut server = EtcdServer {
+            child: None,
+            dir,
+            client_port: 0,
+            peer_port: 0,
+        };
+        let mut last_error = String::new();
+        // Free ports are found by binding and releasing them, so another process can take one
+        // in between: try a few times.
+        for _ in 0..3 {
+            server.client_port = free_port();
+            server.peer_port = free_port();
+            match server.launch().await {
+                Ok(()) => return server,
+                Err(e) => {
+                    last_error = e;
+                    server.kill();
+                    let _ = std::fs::remove_dir_all(server.dir.path().join("data"));
+                }
+            }
+        }
+        panic!("etcd did not start: {last_error}");
+    }
+
+    /// The client URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// The client address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port))
+    }
+
+    /// A client connected to this server.
+    pub async fn client(&self) -> etcd_client::Client {
+        etcd_client::Client::connect([self.endpoint()], None)
+            .await
+            .expect("connect to the test etcd")
+    }
+
+    /// Kills the server (SIGKILL: a crash, recovered from its write-ahead log on restart).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server and starts it again on the same ports and data directory.
+    pub async fn restart(&mut self) {
+        self.kill();
+        if let Err(e) = self.launch().await {
+            panic!("etcd did not restart: {e}");
+        }
+    }
+
+    /// Runs `etcdctl` against this server and returns its standard output; panics with its
+    /// standard error if it fails, and with an install hint if there is no `etcdctl`.
+    pub fn etcdctl(&self, args: &[&str]) -> Vec<u8> {
+        let bin = std::env::var_os("ETCDCTL_BIN").unwrap_or_else(|| "etcdctl".into());
+        let out = Command::new(&bin)
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint()))
+            .arg("--command-timeout=20s")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    panic!("{}: {ETCDCTL_INSTALL_HINT}", bin.to_string_lossy())
+                }
+                _ => panic!("cannot run etcdctl: {e}"),
+            });
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("etcd.log")
+    }
+
+    /// Spawns etcd and waits until it answers a request.
+    async fn launch(&mut self) -> Result<(), String> {
+        let bin = std::env::var_os("ETCD_BIN").unwrap_or_else(|| "etcd".into());
+        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .map_err(|e| format!("cannot open etcd's log: {e}"))?;
+        let child = Command::new(&bin)
+            .arg("--name=snapcache-test")
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=snapcache-test={peer}"))
+            .arg("--initial-cluster-state=new")
+            .arg("--experimental-watch-progress-notify-interval=100ms")
+            .arg("--logger=zap")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    panic!("{}: {ETCD_INSTALL_HINT}", bin.to_string_lossy())
+                }
+                _ => panic!("cannot run etcd: {e}"),
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                self.child = None;
+                return Err(format!(
+                    "etcd exited ({status}); its log:\n{}",
+                    self.log_tail()
+                ));
+            }
+            if self.answers().await {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "etcd did not answer within {START_DEADLINE:?}; its log:\n{}",
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn answers(&self) -> bool {
+        let probe = async {
+            let mut c = etcd_client::Client::connect([self.endpoint()], None)
+                .await
+                .ok()?;
+            c.get("snapcache-test-probe", None).await.ok()
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), probe).await,
+            Ok(Some(_))
+        )
+    }
+
+    fn log_tail(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.log_path()) {
+            let _ = f.read_to_string(&mut s);
+        }
+        let start = s.len().saturating_sub(4000);
+        let start = (start..s.len())
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(s.len());
+        s[start..].to_string()
+    }
+}
+
+impl Drop for EtcdServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free loopback port")
+}
