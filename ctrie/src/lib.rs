@@ -91,6 +91,14 @@ mod raw;
 // read-only tries.
 #[path = "raw/diff.rs"]
 mod raw_diff;
+#[cfg(feature = "rayon")]
+#[path = "raw/split.rs"]
+mod raw_split;
+#[cfg(feature = "rayon")]
+mod rayon;
+#[cfg(feature = "serde")]
+mod serde;
+mod set;
 mod snapshot;
 mod sync;
 
@@ -98,5 +106,8 @@ pub use crate::compute::{Compute, Operation};
 pub use crate::diff::{Diff, DiffItem};
 pub use crate::iter::{IntoIter, Iter, Keys, Values};
 pub use crate::map::{Ctrie, CtrieRef};
+#[cfg(feature = "rayon")]
+pub use crate::rayon::{ParIter, SetParIter};
+pub use crate::set::{CtrieSet, CtrieSetRef, SetIter, SetSnapshot};
 pub use crate::snapshot::Snapshot;
 pub use crossbeam_epoch::{pin, Guard};

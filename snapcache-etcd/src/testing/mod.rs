@@ -21,6 +21,9 @@ mod proxy;
 mod recorder;
 
 pub use etcd::{EtcdServer, ETCDCTL_INSTALL_HINT, ETCD_INSTALL_HINT};
+/// The etcd client the fixture hands out, for crates that use the fixture without depending on
+/// etcd-client themselves.
+pub use etcd_client;
 pub use proxy::Proxy;
 pub use recorder::{
     describe_difference, etcd_state, etcdctl_state, snapshot_state, wait_for_state, Recorder,

@@ -3,6 +3,7 @@
 //! ```sh
 //! snapcache-server --listen 127.0.0.1:5473 --keys 100000 --updates 1000000
 //! snapcache-server --churn-rate 1000 --metrics 127.0.0.1:9093
+//! snapcache-server --etcd http://127.0.0.1:2379 --prefix /registry/
 //! ```
 //! The cache is fed by a *source* (see [`Source`]); today the synthetic syncer of the fan-out
 //! demo. It sends its updates, then `InSync`, then stays idle (or keeps changing
@@ -49,7 +50,13 @@ struct Args {
     /// Synthetic source: after InSync, keep changing this many keys per second (0: stay idle).
     #[arg(long, default_value_t = 0)]
     churn_rate: u64,
-    // A datastore source adds its flags here (issue 15: `--etcd ENDPOINTS --prefix PREFIX`).
+    // --- Source: etcd (snapcache-etcd's syncer), instead of the synthetic one. ---
+    /// Serve an etcd key prefix: the etcd endpoints (comma-separated URLs).
+    #[arg(long, value_delimiter = ',', requires = "prefix")]
+    etcd: Option<Vec<String>>,
+    /// With --etcd: the key prefix to serve (keys keep it).
+    #[arg(long, requires = "etcd")]
+    prefix: Option<String>,
 
     // --- Serving. ---
     /// Serve Prometheus metrics (Typha's names) on this address, at /metrics.
@@ -99,12 +106,17 @@ enum Source {
         config: SyntheticConfig,
         churn_rate: u64,
     },
-    // Etcd { endpoints: Vec<String>, prefix: String }: snapcache-etcd's syncer (issue 15),
-    // started with something like `EtcdSyncer::spawn(config, cache)`.
+    /// snapcache-etcd's syncer: an etcd prefix, listed then watched.
+    Etcd(Box<snapcache_etcd::EtcdConfig>),
 }
 
 impl Source {
     fn from_args(args: &Args) -> Result<Source, String> {
+        if let (Some(endpoints), Some(prefix)) = (&args.etcd, &args.prefix) {
+            let config = snapcache_etcd::EtcdConfig::new(endpoints.clone(), prefix.clone());
+            config.validate().map_err(|e| e.to_string())?;
+            return Ok(Source::Etcd(Box::new(config)));
+        }
         if args.keys == 0 {
             return Err("--keys must be positive".into());
         }
@@ -127,6 +139,20 @@ impl Source {
                     .name("synthetic-syncer".into())
                     .spawn(move || synthetic(cache, config, churn_rate))
                     .expect("spawn the syncer thread");
+            }
+            Source::Etcd(config) => {
+                // On the server's runtime, with a configuration checked in `from_args`.
+                let syncer = snapcache_etcd::EtcdSyncer::spawn(*config, cache)
+                    .expect("start the etcd syncer");
+                tokio::spawn(async move {
+                    let mut state = syncer.subscribe();
+                    let _ = state
+                        .wait_for(|s| s.phase == snapcache_etcd::Phase::Stopped)
+                        .await;
+                    if let Err(e) = syncer.stop().await {
+                        tracing::error!("etcd syncer stopped: {e}");
+                    }
+                });
             }
         }
     }
