@@ -10,13 +10,13 @@
 
 #[cfg(not(ctrie_loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering},
     Arc,
 };
 
 #[cfg(ctrie_loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicPtr, AtomicU8, AtomicUsize, Ordering},
+    atomic::{fence, AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering},
     Arc,
 };
 

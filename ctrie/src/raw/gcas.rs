@@ -160,8 +160,8 @@ impl<K, V> RawCtrie<K, V> {
             }
             self.gcas_complete(i, new, guard);
             if (*new).load_prev().is_null() {
-                // Committed: `i` now owns `new` (its rc of 1) and gave up `old`.
-                txn.commit(old, guard);
+                // Committed: `old` and what `new` drops have left the live tree (N1).
+                txn.commit(self.lineage(), i, old, new, guard);
                 true
             } else {
                 // Failed: `gcas_complete` returned only after `i.main` was rolled back to `old`

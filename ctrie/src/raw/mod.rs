@@ -3,8 +3,10 @@
 //!
 //! Layout of the core, one concern per file:
 //! * `node.rs`: node types and their allocation;
-//! * `reclaim.rs`: reference counts, deferred frees, and the ownership bookkeeping of a write
-//!   (the reclamation scheme and why it is sound are documented there);
+//! * `reclaim.rs`: the reclamation scheme (generation intervals) and why it is sound, retired
+//!   nodes and the bookkeeping of a write; `era.rs`: lineages and their eras (what snapshots
+//!   still read); `settle.rs`: the deferred placement and freeing work; `shadow.rs`: the debug
+//!   oracle that checks the scheme against exact reference counts;
 //! * `gcas.rs`, `rdcss.rs`: the two synchronisation primitives of the paper;
 //! * `build.rs`: pure constructions of new nodes from old ones (insertedAt, updatedAt,
 //!   removedAt, renewed, toCompressed, toContracted, dual, L-node updates);
@@ -15,6 +17,7 @@
 //! (a read-only snapshot, whose root never changes).
 
 pub(crate) mod build;
+pub(crate) mod era;
 pub(crate) mod gcas;
 #[cfg(test)]
 mod inspect;
@@ -23,14 +26,18 @@ pub(crate) mod node;
 pub(crate) mod ops;
 pub(crate) mod rdcss;
 pub(crate) mod reclaim;
+pub(crate) mod settle;
+pub(crate) mod shadow;
 
 use core::marker::PhantomData;
 
 use crossbeam_epoch::Guard;
 
+use self::era::{EraRef, Lineage};
 use self::node::{CNode, INode, Main};
-use self::reclaim::{acquire, release_later, release_now, Edge};
-use crate::sync::{next_generation, AtomicPtr, Ordering};
+use self::settle::Job;
+use crate::sync::{next_generation, Arc, AtomicPtr, Ordering};
+
 
 /// The variance marker of every type that stores `K`/`V` into shared state or hands them out of
 /// it: *invariant* in both. Writes take `K`/`V` through `&self` (`insert(&self, ..)`) and their
@@ -42,39 +49,53 @@ use crate::sync::{next_generation, AtomicPtr, Ordering};
 /// this with compile-fail tests.
 pub(crate) type Invariant<K, V> = PhantomData<fn(K, V) -> (K, V)>;
 
-/// A Ctrie root: the root pointer (an I-node, or an RDCSS descriptor tagged with bit 0) and
-/// whether the trie is read-only. Owns one reference to its root I-node.
+/// A Ctrie root: the root pointer (an I-node, or an RDCSS descriptor tagged with bit 0), whether
+/// the trie is read-only, and what keeps its nodes alive: a writable trie is its lineage's live
+/// tree; a read-only trie holds an era of its lineage (`reclaim.rs`).
 pub(crate) struct RawCtrie<K, V> {
     pub(crate) root: AtomicPtr<u8>,
     pub(crate) read_only: bool,
+    owner: Owner<K, V>,
     /// Invariant in `K` and `V` (see [`Invariant`]); `*const` keeps it neither `Send` nor
     /// `Sync`, which the facade types decide.
     _marker: PhantomData<*const (K, V)>,
     _invariant: Invariant<K, V>,
 }
 
+enum Owner<K, V> {
+    /// A writable trie: the live tree of this lineage.
+    Live(Arc<Lineage<K, V>>),
+    /// A read-only trie: frozen at this era.
+    Frozen(EraRef<K, V>),
+}
+
 impl<K, V> RawCtrie<K, V> {
-    /// An empty writable trie in a fresh generation.
+    /// An empty writable trie, starting a lineage in a fresh generation.
     pub(crate) fn new() -> Self {
+        let gen = next_generation();
+        let root = Self::empty_root(gen);
+        RawCtrie::with_root(root, Owner::Live(Lineage::new(gen, None)))
+    }
+
+    fn empty_root(gen: u64) -> *mut INode<K, V> {
+        INode::alloc(gen, CNode::alloc(gen, 0, |_| unreachable!("empty C-node")))
+    }
+
+    fn with_root(root: *mut INode<K, V>, owner: Owner<K, V>) -> Self {
         RawCtrie {
-            root: AtomicPtr::new(Self::empty_root().cast()),
-            read_only: false,
+            root: AtomicPtr::new(root.cast()),
+            read_only: matches!(owner, Owner::Frozen(_)),
+            owner,
             _marker: PhantomData,
             _invariant: PhantomData,
         }
     }
 
-    fn empty_root() -> *mut INode<K, V> {
-        let gen = next_generation();
-        INode::alloc(gen, CNode::alloc(0, |_| unreachable!("empty C-node")))
-    }
-
-    fn with_root(root: *mut INode<K, V>, read_only: bool) -> Self {
-        RawCtrie {
-            root: AtomicPtr::new(root.cast()),
-            read_only,
-            _marker: PhantomData,
-            _invariant: PhantomData,
+    /// The lineage whose live tree (or era) this trie is.
+    pub(crate) fn lineage(&self) -> &Lineage<K, V> {
+        match &self.owner {
+            Owner::Live(l) => l,
+            Owner::Frozen(e) => e.lineage(),
         }
     }
 
@@ -85,35 +106,56 @@ impl<K, V> RawCtrie<K, V> {
         self.root.load(Ordering::Relaxed).cast()
     }
 
-    /// Moves the root to a new generation and returns the previous root I-node, whose reference
-    /// the caller now owns. Its committed main node is frozen from then on (see `reclaim.rs`,
-    /// R4): this is the linearisation point of a snapshot.
+    /// Moves the root to a new generation and returns the previous root I-node, frozen from
+    /// then on (R4), with the era that keeps what it reaches alive: the linearisation point of
+    /// a snapshot.
     ///
     /// # Safety
-    /// Pinned by `guard`.
-    unsafe fn freeze_root(&self, guard: &Guard) -> *mut INode<K, V> {
+    /// Pinned by `guard`; the trie is writable.
+    unsafe fn freeze_root(&self, guard: &Guard) -> (*mut INode<K, V>, EraRef<K, V>) {
+        let Owner::Live(lineage) = &self.owner else {
+            unreachable!("freezing a read-only trie")
+        };
         loop {
             // SAFETY: pinned; the root and its main are live while pinned.
             unsafe {
                 let r = self.read_root(false, guard);
                 let m = self.gcas_read(r, guard);
-                // Speculative (R3): undone below unless the RDCSS publishes the new edge.
-                acquire(&(*m).rc);
+                // N2: the era exists before the RDCSS that freezes its generation. (Seeded bug,
+                // ci/mutants.sh: register it after.)
+                let late = cfg!(ctrie_mutant = "register_after_rdcss");
+                let mut era = None;
+                if !late {
+                    era = match lineage.register((*r).gen) {
+                        Some(e) => Some(e),
+                        None => continue, // the root has moved on: start over
+                    };
+                }
                 let renewed = INode::alloc(next_generation(), m);
                 if self.rdcss(r, m, renewed, guard) {
+                    shadow::on_root_swap(r, renewed);
+                    let era = match era {
+                        Some(e) => e,
+                        None => loop {
+                            if let Some(e) = lineage.register((*r).gen) {
+                                break e;
+                            }
+                        },
+                    };
+                    // `r` left the live tree at `renewed`'s generation, born in its own: its
+                    // interval holds this era only (N1, N3).
+                    era.keep_root(r);
                     if cfg!(ctrie_mutant = "ro_snapshot_live_root") {
                         // Seeded bug (ci/mutants.sh): hand out the new live root, as the Go
                         // port once did, so the "snapshot" keeps changing.
-                        acquire(&(*renewed).rc);
-                        release_later(Edge::I(r), guard);
-                        return renewed;
+                        return (renewed, era);
                     }
-                    return r;
+                    return (r, era);
                 }
-                // Speculative and never published: released at once (R1).
-                release_now(Edge::M(m));
                 // Never published: the descriptor was aborted, so no one swung the root to it.
                 INode::free_shell(renewed);
+                // The era was never frozen: dropping it unregisters it.
+                drop(era);
             }
         }
     }
@@ -125,51 +167,59 @@ impl<K, V> RawCtrie<K, V> {
         }
         let guard = &crossbeam_epoch::pin();
         // SAFETY: pinned.
-        RawCtrie::with_root(unsafe { self.freeze_root(guard) }, true)
+        let (r, era) = unsafe { self.freeze_root(guard) };
+        shadow::on_new_root(r);
+        RawCtrie::with_root(r, Owner::Frozen(era))
     }
 
-    /// An O(1) writable snapshot: a new trie whose root shares the frozen root's main node.
+    /// An O(1) writable snapshot (a fork, N4): a new trie, in a lineage of its own, whose root
+    /// shares the frozen root's main node, and which reserves the era it was taken at.
     pub(crate) fn snapshot(&self) -> RawCtrie<K, V> {
         let guard = &crossbeam_epoch::pin();
-        // SAFETY: pinned. We own `r` (from `freeze_root`, or our own edge for read-only tries),
-        // so its main node is live and frozen while we add an edge to it.
+        // SAFETY: pinned. The era keeps `r`'s main node and everything below it alive.
         unsafe {
-            let r = if self.read_only {
-                let r = self.fixed_root();
-                acquire(&(*r).rc);
-                r
-            } else {
-                self.freeze_root(guard)
+            let (r, era) = match &self.owner {
+                Owner::Frozen(e) => (self.fixed_root(), e.clone()),
+                Owner::Live(_) => self.freeze_root(guard),
             };
             let m = self.gcas_read(r, guard);
-            acquire(&(*m).rc);
-            let root = INode::alloc(next_generation(), m);
-            release_later(Edge::I(r), guard);
-            RawCtrie::with_root(root, false)
+            let base = next_generation();
+            let root = INode::alloc(base, m);
+            shadow::on_new_root(root);
+            RawCtrie::with_root(root, Owner::Live(Lineage::new(base, Some(era))))
         }
     }
 
     /// Another handle on the same read-only root.
     pub(crate) fn clone_read_only(&self) -> RawCtrie<K, V> {
+        let Owner::Frozen(era) = &self.owner else {
+            unreachable!("not read-only")
+        };
         let r = self.fixed_root();
-        // SAFETY: we own an edge to `r`, so it is live.
-        acquire(unsafe { &(*r).rc });
-        RawCtrie::with_root(r, true)
+        shadow::on_new_root(r);
+        RawCtrie::with_root(r, Owner::Frozen(era.clone()))
     }
 
     /// Atomically replaces the whole trie by an empty one in a new generation.
     pub(crate) fn clear(&self) {
-        debug_assert!(!self.read_only);
+        let Owner::Live(lineage) = &self.owner else {
+            unreachable!("clearing a read-only trie")
+        };
         let guard = &crossbeam_epoch::pin();
-        let fresh = Self::empty_root();
+        let gen = next_generation();
+        let fresh = Self::empty_root(gen);
         loop {
-            // SAFETY: pinned; on success the old root's reference passes to us and we drop it.
+            // SAFETY: pinned; on success the old tree has left the live tree.
             unsafe {
                 let r = self.read_root(false, guard);
                 let m = self.gcas_read(r, guard);
                 if self.rdcss(r, m, fresh, guard) {
-                    // Readers may still be walking the old trie: release it after them (R1).
-                    release_later(Edge::I(r), guard);
+                    shadow::on_root_swap(r, fresh);
+                    shadow::on_dropped_root(r);
+                    // The whole old tree died in the new root's generation (N5); readers may
+                    // still be walking it, so the work starts after a grace period.
+                    let job = Job::tree(lineage.clone(), r, gen);
+                    settle::run_later(job, guard);
                     return;
                 }
             }
@@ -191,13 +241,20 @@ impl<K, V> RawCtrie<K, V> {
 
 impl<K, V> Drop for RawCtrie<K, V> {
     fn drop(&mut self) {
-        let guard = &crossbeam_epoch::pin();
         // Relaxed: `&mut self` means no operation is in flight on this root, so it holds an
         // I-node, not a descriptor.
         let r: *mut INode<K, V> = self.root.load(Ordering::Relaxed).cast();
         debug_assert_eq!(r.addr() & 1, 0);
-        // SAFETY: we own one edge to the root. Threads may still be reading through it (an
-        // iterator's entries live as long as its guard), so the release waits for them (R1).
-        unsafe { release_later(Edge::I(r), guard) };
+        shadow::on_dropped_root(r);
+        if let Owner::Live(lineage) = &self.owner {
+            let guard = &crossbeam_epoch::pin();
+            // The whole live tree dies now, after every era of the lineage (N5). Threads may
+            // still be reading it (an iterator's entries live as long as its guard), so the work
+            // starts after a grace period.
+            let job = Job::tree(lineage.clone(), r, u64::MAX);
+            // SAFETY: the tree is this lineage's live tree, just removed.
+            unsafe { settle::run_later(job, guard) };
+        }
+        // A read-only trie's era is released when `owner` drops.
     }
 }

@@ -8,9 +8,9 @@
 //!   [`Main::prev`] (see `gcas.rs`), so it needs no allocation.
 //! * [`SNode`]: an immutable key, value and full hash.
 //!
-//! Every node carries a reference count `rc` (see `reclaim.rs` for what a reference is). Nodes
-//! are allocated through the `sync` shim so that loom can track them. Nothing in this file
-//! decides *when* a node is freed; it only knows *how*.
+//! Every node records the generation it was born in (see `reclaim.rs`; an I-node's generation
+//! is its birth). Nodes are allocated through the `sync` shim so that loom can track them.
+//! Nothing in this file decides *when* a node is freed; it only knows *how*.
 
 use core::marker::PhantomData;
 use core::ptr;
@@ -42,8 +42,8 @@ pub(crate) struct Main<K, V> {
     /// GCAS bookkeeping: null once the node is committed; while a GCAS is pending, the main node
     /// it replaces, possibly tagged with [`crate::raw::gcas::FAILED`].
     pub(crate) prev: AtomicPtr<Main<K, V>>,
-    /// Number of references (I-nodes whose committed main this is, plus transient ones).
-    pub(crate) rc: AtomicUsize,
+    /// The generation of the commit that published it (the generation of its I-node).
+    pub(crate) birth: Gen,
     pub(crate) kind: Kind,
     /// C-node: the bitmap. L-node: the number of entries. T-node: unused.
     pub(crate) aux: u32,
@@ -81,7 +81,8 @@ pub(crate) struct LNode<K, V> {
 /// The only mutable cell of the trie.
 #[repr(C)]
 pub(crate) struct INode<K, V> {
-    pub(crate) rc: AtomicUsize,
+    /// Its generation, which is also its birth: an I-node is published in the generation it is
+    /// created for.
     pub(crate) gen: Gen,
     pub(crate) main: AtomicPtr<Main<K, V>>,
 }
@@ -89,7 +90,9 @@ pub(crate) struct INode<K, V> {
 /// An immutable key/value pair with the key's full hash.
 #[repr(C)]
 pub(crate) struct SNode<K, V> {
-    pub(crate) rc: AtomicUsize,
+    /// The generation of the commit that published it: set by the insertion that publishes it
+    /// (before its GCAS; see `ops.rs`), never changed once published.
+    pub(crate) birth: Gen,
     pub(crate) hash: u64,
     pub(crate) key: K,
     pub(crate) value: V,
@@ -210,10 +213,10 @@ fn raw_alloc<T>(layout: Layout) -> *mut T {
 }
 
 impl<K, V> Main<K, V> {
-    fn header(kind: Kind, aux: u32) -> Self {
+    fn header(birth: Gen, kind: Kind, aux: u32) -> Self {
         Main {
             prev: AtomicPtr::new(ptr::null_mut()),
-            rc: AtomicUsize::new(1),
+            birth,
             kind,
             aux,
             _marker: PhantomData,
@@ -247,10 +250,11 @@ impl<K, V> CNode<K, V> {
             .pad_to_align()
     }
 
-    /// Allocates a C-node with `bitmap` whose branches are produced, in slot order, by `fill`.
-    /// The node starts with `rc == 1` and a null `prev` (committed as soon as it is published
-    /// by a plain store or a GCAS).
+    /// Allocates a C-node with `bitmap` whose branches are produced, in slot order, by `fill`,
+    /// for publication in generation `birth`. It starts with a null `prev` (committed as soon as
+    /// it is published by a plain store or a GCAS).
     pub(crate) fn alloc(
+        birth: Gen,
         bitmap: u32,
         mut fill: impl FnMut(usize) -> Branch<K, V>,
     ) -> *mut Main<K, V> {
@@ -259,7 +263,7 @@ impl<K, V> CNode<K, V> {
         // SAFETY: `p` is a fresh allocation for a C-node header followed by `n` branches.
         unsafe {
             p.write(CNode {
-                hdr: Main::header(Kind::CNode, bitmap),
+                hdr: Main::header(birth, Kind::CNode, bitmap),
                 size: AtomicUsize::new(UNKNOWN_SIZE),
                 branches: [],
             });
@@ -369,15 +373,16 @@ impl<K, V> LNode<K, V> {
             .pad_to_align()
     }
 
-    /// Allocates an L-node holding `entries` (at least two, pairwise distinct keys).
-    pub(crate) fn alloc(entries: &[*mut SNode<K, V>]) -> *mut Main<K, V> {
+    /// Allocates an L-node holding `entries` (at least two, pairwise distinct keys), for
+    /// publication in generation `birth`.
+    pub(crate) fn alloc(birth: Gen, entries: &[*mut SNode<K, V>]) -> *mut Main<K, V> {
         debug_assert!(entries.len() >= 2);
         let n = entries.len();
         let p: *mut LNode<K, V> = raw_alloc(Self::layout(n));
         // SAFETY: fresh allocation sized for the header plus `n` entry pointers.
         unsafe {
             p.write(LNode {
-                hdr: Main::header(Kind::LNode, n as u32),
+                hdr: Main::header(birth, Kind::LNode, n as u32),
                 entries: [],
             });
             let arr = ptr::addr_of_mut!((*p).entries).cast::<*mut SNode<K, V>>();
@@ -432,12 +437,13 @@ impl<'a, K, V> LRef<'a, K, V> {
 }
 
 impl<K, V> TNode<K, V> {
-    pub(crate) fn alloc(sn: *mut SNode<K, V>) -> *mut Main<K, V> {
+    /// Allocates a tomb of `sn`, for publication in generation `birth`.
+    pub(crate) fn alloc(birth: Gen, sn: *mut SNode<K, V>) -> *mut Main<K, V> {
         let p: *mut TNode<K, V> = raw_alloc(Layout::new::<TNode<K, V>>());
         // SAFETY: fresh allocation of the right layout.
         unsafe {
             p.write(TNode {
-                hdr: Main::header(Kind::TNode, 0),
+                hdr: Main::header(birth, Kind::TNode, 0),
                 sn,
             })
         };
@@ -451,7 +457,6 @@ impl<K, V> INode<K, V> {
         // SAFETY: fresh allocation of the right layout.
         unsafe {
             p.write(INode {
-                rc: AtomicUsize::new(1),
                 gen,
                 main: AtomicPtr::new(main),
             })
@@ -468,12 +473,13 @@ impl<K, V> INode<K, V> {
 }
 
 impl<K, V> SNode<K, V> {
+    /// Allocates an S-node; its birth is set by the insertion that publishes it.
     pub(crate) fn alloc(key: K, value: V, hash: u64) -> *mut SNode<K, V> {
         let p: *mut SNode<K, V> = raw_alloc(Layout::new::<SNode<K, V>>());
         // SAFETY: fresh allocation of the right layout.
         unsafe {
             p.write(SNode {
-                rc: AtomicUsize::new(1),
+                birth: 0,
                 hash,
                 key,
                 value,
@@ -549,11 +555,11 @@ mod tests {
         let s: Vec<_> = (0..3u64)
             .map(|k| SNode::alloc(k, format!("v{k}"), k))
             .collect();
-        let inner = CNode::alloc(0, |_| unreachable!());
+        let inner = CNode::alloc(1, 0, |_| unreachable!());
         let i = INode::alloc(1, inner);
         // Slots 1, 7 and 30 hold S-nodes, slot 12 the I-node.
         let bitmap = (1 << 1) | (1 << 7) | (1 << 12) | (1 << 30);
-        let cn = CNode::alloc(bitmap, |k| match k {
+        let cn = CNode::alloc(1, bitmap, |k| match k {
             0 => Branch::snode(s[0]),
             1 => Branch::snode(s[1]),
             2 => Branch::inode(i),
@@ -592,14 +598,14 @@ mod tests {
         let s: Vec<_> = (0..5u64)
             .map(|k| SNode::alloc(k, format!("v{k}"), 42))
             .collect();
-        let ln = LNode::alloc(&s);
+        let ln = LNode::alloc(1, &s);
         let MainRef::L(l) = view(ln) else {
             panic!("not an L-node")
         };
         // SAFETY: the S-nodes are live until freed below.
         let keys: Vec<u64> = l.entries().iter().map(|&p| unsafe { (*p).key }).collect();
         assert_eq!(keys, [0, 1, 2, 3, 4]);
-        let tn = TNode::alloc(s[3]);
+        let tn = TNode::alloc(1, s[3]);
         let MainRef::T(t) = view(tn) else {
             panic!("not a T-node")
         };

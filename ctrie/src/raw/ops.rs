@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use super::build;
 use super::node::{flag, pos, Branch, BranchRef, CRef, INode, Main, MainRef, SNode, W};
-use super::reclaim::Txn;
+use super::reclaim::{Retired, Txn};
 use super::RawCtrie;
 
 /// When an insertion should take place.
@@ -64,6 +64,18 @@ pub(crate) enum Inserted<K, V> {
 /// 5, and the L-node level), so it never spills to the heap.
 type Path<K, V> = SmallVec<[*mut INode<K, V>; 16]>;
 
+/// Stamps a fresh S-node with the generation of the GCAS that is about to publish it (its
+/// birth, `reclaim.rs`); an attempt in a later generation stamps it again.
+///
+/// # Safety
+/// `sn` is fresh: no other thread reads it (a failed attempt that installed it was rolled back
+/// without anyone reading its branches).
+unsafe fn born<K, V>(sn: *mut SNode<K, V>, gen: u64) -> *mut SNode<K, V> {
+    // SAFETY: per the contract.
+    unsafe { (*sn).birth = gen };
+    sn
+}
+
 /// One step of a walk: where we are.
 struct Walk<K, V> {
     start_gen: u64,
@@ -105,7 +117,7 @@ impl<K, V> RawCtrie<K, V> {
     ) -> bool {
         // SAFETY: forwarded; the GCAS settles `txn`.
         unsafe {
-            txn.begin(&*m);
+            txn.begin();
             let n = self.renewed_at(txn, cn, pos, gen, guard);
             self.gcas(i, m, n, txn, guard)
         }
@@ -217,9 +229,10 @@ impl<K, V> RawCtrie<K, V> {
                                 if !cond.when_absent() {
                                     return Inserted::No { current: None };
                                 }
-                                let sn = sn();
-                                txn.begin(&*m);
-                                let n = build::inserted(&mut txn, cn, pos, flag, Branch::snode(sn));
+                                let gen = (*w.i).gen;
+                                let sn = born(sn(), gen);
+                                txn.begin();
+                                let n = build::inserted(gen, cn, pos, flag, Branch::snode(sn));
                                 if self.gcas(w.i, m, n, &mut txn, guard) {
                                     return Inserted::Yes { prev: None };
                                 }
@@ -248,10 +261,11 @@ impl<K, V> RawCtrie<K, V> {
                                     if !cond.when_present(&(*s).value) {
                                         return Inserted::No { current: Some(s) };
                                     }
-                                    let sn = sn();
-                                    txn.begin(&*m);
+                                    let gen = (*w.i).gen;
+                                    let sn = born(sn(), gen);
+                                    txn.begin();
                                     txn.drop_branch(b);
-                                    let n = build::updated(&mut txn, cn, pos, Branch::snode(sn));
+                                    let n = build::updated(gen, cn, pos, Branch::snode(sn));
                                     if self.gcas(w.i, m, n, &mut txn, guard) {
                                         return Inserted::Yes { prev: Some(s) };
                                     }
@@ -261,14 +275,14 @@ impl<K, V> RawCtrie<K, V> {
                                     if !cond.when_absent() {
                                         return Inserted::No { current: None };
                                     }
-                                    let sn = sn();
-                                    txn.begin(&*m);
+                                    let gen = (*w.i).gen;
+                                    let sn = born(sn(), gen);
+                                    txn.begin();
                                     // `s` moves from this C-node into the new sub-trie.
-                                    txn.keep(b);
-                                    let sub = build::dual(&mut txn, s, sn, w.lev + W, (*w.i).gen);
+                                    let sub = build::dual(&mut txn, s, sn, w.lev + W, gen);
                                     let sub = txn.fresh_main(sub);
-                                    let inode = txn.fresh_inode(INode::alloc((*w.i).gen, sub));
-                                    let n = build::updated(&mut txn, cn, pos, Branch::inode(inode));
+                                    let inode = txn.fresh_inode(INode::alloc(gen, sub));
+                                    let n = build::updated(gen, cn, pos, Branch::inode(inode));
                                     if self.gcas(w.i, m, n, &mut txn, guard) {
                                         return Inserted::Yes { prev: None };
                                     }
@@ -293,9 +307,10 @@ impl<K, V> RawCtrie<K, V> {
                                 }
                                 _ => {}
                             }
-                            let sn = sn();
-                            txn.begin(&*m);
-                            let n = build::lnode_inserted(&mut txn, ln, found, sn);
+                            let gen = (*w.i).gen;
+                            let sn = born(sn(), gen);
+                            txn.begin();
+                            let n = build::lnode_inserted(&mut txn, gen, ln, found, sn);
                             if self.gcas(w.i, m, n, &mut txn, guard) {
                                 return Inserted::Yes {
                                     prev: found.map(|k| ln.entries()[k]),
@@ -369,9 +384,9 @@ impl<K, V> RawCtrie<K, V> {
                                     if !cond.is_none_or(|c| c(&(*s).value)) {
                                         return None;
                                     }
-                                    txn.begin(&*m);
+                                    txn.begin();
                                     txn.drop_branch(b);
-                                    let n = build::removed(&mut txn, cn, pos, flag, w.lev);
+                                    let n = build::removed((*w.i).gen, cn, pos, flag, w.lev);
                                     if !self.gcas(w.i, m, n, &mut txn, guard) {
                                         continue 'restart;
                                     }
@@ -390,8 +405,8 @@ impl<K, V> RawCtrie<K, V> {
                             if !cond.is_none_or(|c| c(&(*s).value)) {
                                 return None;
                             }
-                            txn.begin(&*m);
-                            let n = build::lnode_removed(&mut txn, ln, k);
+                            txn.begin();
+                            let n = build::lnode_removed(&mut txn, (*w.i).gen, ln, k);
                             if !self.gcas(w.i, m, n, &mut txn, guard) {
                                 // Restart (the Go port answered "not found" here: a bug).
                                 continue 'restart;
@@ -430,7 +445,7 @@ impl<K, V> RawCtrie<K, V> {
                 let m = self.gcas_read(i, guard);
                 if let MainRef::T(tn) = Main::view(m) {
                     let (parent, lev) = (path[lev - 1], lev as u32 * W);
-                    self.clean_parent(txn, parent, i, tn.sn, hash, lev, start_gen, guard);
+                    self.clean_parent(txn, parent, i, m, tn.sn, hash, lev, start_gen, guard);
                 }
             }
         }
@@ -446,25 +461,27 @@ impl<K, V> RawCtrie<K, V> {
         unsafe {
             let m = self.gcas_read(parent, guard);
             if let MainRef::C(cn) = Main::view(m) {
-                txn.begin(&*m);
-                let n = self.compressed(txn, cn, lev, guard);
+                txn.begin();
+                let n = self.compressed(txn, (*parent).gen, cn, lev, guard);
                 self.gcas(parent, m, n, txn, guard);
             }
         }
     }
 
-    /// `cleanParent`: if `parent` still points at the tombed I-node `i` (whose tomb holds `sn`),
-    /// GCAS it to a contracted copy with `sn` resurrected; retry while the root generation is
-    /// still `start_gen`.
+    /// `cleanParent`: if `parent` still points at the tombed I-node `i` (whose tomb `tomb` holds
+    /// `sn`), GCAS it to a contracted copy with `sn` resurrected; retry while the root
+    /// generation is still `start_gen`. `i` and its tomb leave the live tree; `sn` moves up.
     ///
     /// # Safety
-    /// Pinned by `guard`; `parent`, `i` and `sn` are live.
+    /// Pinned by `guard`; `parent`, `i`, `tomb` and `sn` are live; `tomb` is `i`'s committed main
+    /// node (a T-node, which never changes).
     #[allow(clippy::too_many_arguments)]
     unsafe fn clean_parent(
         &self,
         txn: &mut Txn<K, V>,
         parent: *mut INode<K, V>,
         i: *mut INode<K, V>,
+        tomb: *mut Main<K, V>,
         sn: *mut SNode<K, V>,
         hash: u64,
         lev: u32,
@@ -488,10 +505,10 @@ impl<K, V> RawCtrie<K, V> {
                 if b != Branch::inode(i) {
                     return;
                 }
-                txn.begin(&*pm);
+                txn.begin();
                 txn.drop_branch(b);
-                let s = txn.acquire_snode(sn);
-                let n = build::updated_contracted(txn, cn, pos, Branch::snode(s), lev - W);
+                txn.drop_node(Retired::main(tomb));
+                let n = build::updated_contracted((*parent).gen, cn, pos, Branch::snode(sn), lev - W);
                 if self.gcas(parent, pm, n, txn, guard) {
                     return;
                 }

@@ -1,93 +1,113 @@
-//! Memory reclamation: reference counts on shared nodes, frees deferred through the epoch.
+//! Memory reclamation without per-edge counts: generation intervals.
 //!
 //! # The problem
-//! Snapshots share nodes with the trie they were taken from, so a main node replaced in the live
-//! trie may still be reachable from a snapshot ("retire on replace" would be unsound), and pinning
-//! an epoch for a snapshot's whole life would stall reclamation for every thread.
+//! Snapshots share nodes with the trie they were taken from, so a node replaced in the live
+//! trie may still be reachable from a snapshot ("retire on replace" alone would be unsound),
+//! and pinning an epoch for a snapshot's whole life would stall reclamation for every thread.
+//! Counting every edge is sound but costs a write after a snapshot one atomic read-modify-write
+//! per child it copies (~100 per write at 100k keys), and a snapshot's drop as many again.
 //!
-//! # The scheme
-//! Every node (I-node, main node, S-node) has a count `rc` of *references*. A reference is an
-//! edge of the structure: an I-node's committed `main`, a C-node branch, a T-node's S-node, an
-//! L-node entry, the trie's root pointer, a snapshot's root. So:
+//! # Definitions
+//! * A *lineage* ([`Lineage`], `era.rs`) is the history of one writable trie: the generations
+//!   its root passes through (each snapshot and each `clear` moves the root to a new one;
+//!   generations come from one global counter, so they are unique and increase along a
+//!   lineage), from its *base* generation on. A new trie starts a lineage; so does a writable
+//!   snapshot (a *fork*).
+//! * A node is *born* in the lineage and generation of the commit that publishes it, and records
+//!   that generation ([`Retired::birth`]): a GCAS commits only while the root's generation is its
+//!   I-node's, so a main node's birth is its I-node's generation; an I-node's own generation is its
+//!   birth; a root I-node is born in its generation. A node of lineage L *dies* in generation `d`
+//!   when a commit of L in generation `d` removes it from L's live tree (`clear` removes the whole
+//!   live tree, in the generation of the new root; dropping the trie, at generation infinity).
+//! * An *era* is a generation `g` of L that something still reads: a read-only snapshot of L
+//!   frozen at `g`, or a fork of L taken at `g`. Each lineage keeps its eras in a list, newest
+//!   first ([`Lineage::register`]).
 //!
-//! * **R1 (nothing freed while reachable).** When an edge that other threads may have followed is
-//!   removed (a GCAS or RDCSS replaced the node holding it, or a trie or snapshot handle was
-//!   dropped), the matching decrement is *deferred* through the epoch ([`release_later`]): it is
-//!   applied only after every thread pinned at the removal has unpinned. Hence when a count
-//!   reaches zero, every thread that could ever have reached the node through any edge is gone,
-//!   and the node is freed at once ([`release_now`]), releasing its own edges at once too (the
-//!   node was unreachable, so nobody can be following them). Decrements of edges nobody else
-//!   could follow (speculative acquisitions never published, see R3) are applied at once as
-//!   well. A thread still holding a pointer it read while pinned is protected, because it read
-//!   it from an edge whose decrement waits for it to unpin. Deferred functions therefore need
-//!   no pin for what they free: all of it is unreachable. They may still pin and defer again,
-//!   which crossbeam-epoch allows from inside a deferred function: the frees of a large
-//!   structure hand their remainder on that way ([`FREE_BUDGET`]), and the snapshot cache's
-//!   deferred breadcrumb drop releases snapshots, which defers their frees.
+//! # The structural fact
+//! **N0.** L's live tree is a tree at every instant: every commit replaces one main node by a
+//! copy and moves each kept child from the old parent to the new one in the same step (a
+//! renewed I-node takes over its predecessor's main node, a snapshot's new root the old root's),
+//! so no node ever has two live parents. A read-only snapshot frozen at generation `g` sees the
+//! live tree as it was when the root left `g` (R4: no main node of an I-node of generation
+//! `<= g` changes after that). Hence a node `x` of L is reachable from L's frozen root of `g`
+//! exactly when `birth(x) <= g < death(x)`: it was published before the root left `g` (in a
+//! generation `<= g`) and removed after (in a generation `> g`).
 //!
-//! Counting every edge naively would make each insert bump the count of every sibling it copies.
-//! Two rules keep the common path count-free:
+//! # The rules
+//! * **N1 (retire what a commit removes).** Each committed write of L retires exactly the
+//!   nodes of L that it removed from L's live tree, tagged with its generation as their death:
+//!   the replaced main node, and the branches the copy does not keep (a replaced or removed
+//!   S-node; an I-node that was renewed, whose main node lives on in its copy; a tombed I-node
+//!   merged into its parent, with its T-node, whose S-node lives on). The constructions in
+//!   `build.rs` name them ([`Txn::drop_branch`], [`Txn::drop_node`]). A snapshot's RDCSS retires
+//!   the old root I-node (its main node lives on under the new root). Nodes born in an ancestor
+//!   lineage (`birth < base`, a fork's inheritance) are never retired by L (N4). No node is
+//!   retired twice: a node leaves L's live tree once (it is never re-inserted; moved nodes stay in
+//!   the tree throughout their move, which is one GCAS).
+//! * **N2 (register before freezing).** A read-only snapshot or a fork of L at `g` registers era
+//!   `g` before the RDCSS that freezes `g`, and unregisters it if the RDCSS fails. Registration
+//!   pushes on the head of the era list, and refuses (the snapshot starts over) if the head is
+//!   newer than `g`: then the root has already left `g`, so the RDCSS would fail anyway. The
+//!   list therefore stays sorted, newest first.
+//! * **N3 (free outside every era).** A retired node `x` is freed once a grace period has passed
+//!   since its retirement and no live era of L lies in `[birth(x), death(x))`. At retirement it is
+//!   *attached* to the youngest live era in that interval, if any (by N0 the younger eras cannot
+//!   see it; the older ones in the interval are covered too, as long as it stays attached);
+//!   otherwise it goes to the epoch. When an era dies (its last handle dropped), after a grace
+//!   period, its nodes are placed again, among the older eras only; with eras dying oldest first
+//!   (the snapshot cache's pattern) every node is then freed, so nothing is examined twice. Frees
+//!   are shallow: a node's children are none of its business.
+//! * **N4 (forks reserve their origin).** A fork W of L at `g` keeps era `g` of L for as long as
+//!   W's lineage lives: as long as W, any snapshot or fork of W, or any reclamation work on W's
+//!   nodes. W's trees only ever contain nodes of L that L's frozen root of `g` reaches (W
+//!   publishes nodes of its own only), so by N0 the reservation covers every node of L that W can
+//!   reach. W retires and frees only nodes born in W. A trie that never forks pays nothing for
+//!   this; a long-lived, heavily rewritten fork keeps the version of its origin alive.
+//! * **N5 (deep retirement).** `clear` and dropping a trie remove its whole live tree at once. The
+//!   root is retired *deep*: when it is freed, its children of the same lineage are retired deep in
+//!   turn, with the same death (children born in an ancestor lineage are left to it). A deep node
+//!   attached to an era is placed again with its subtree still below it: a live node born at or
+//!   before an era's generation has, by N0 and R4, a live subtree born at or before it too, so the
+//!   era covers the whole subtree and only its root needs attaching.
+//! * **N6 (bounded work).** One deferred function frees or places at most [`FREE_BUDGET`] nodes
+//!   and hands the rest on to another, so that dropping a 10M-key trie or a snapshot that held
+//!   millions of nodes never pauses whichever thread collects for long.
 //!
-//! * **R2 (transfer on unique replacement).** A write replaces the committed main node `old` of
-//!   I-node `i` by a copy `new`. If `old.rc == 1` when the copy is built, `new` *borrows* the edges
-//!   of `old` instead of adding its own; if the GCAS commits, `old`'s edges now belong to `new`,
-//!   the edges `new` dropped (a replaced or removed S-node, a dropped I-node) are released
-//!   (deferred, R1), and `old`'s *shell* is freed after a grace period. If the GCAS fails, `new` owned nothing it
-//!   borrowed, so only what was freshly allocated is freed.
-//! * **R3 (acquire when shared).** If `old.rc > 1`, `new` acquires (+1) every edge it keeps, and
-//!   on commit `old` is released (-1, deferred). Acquisitions are *speculative*: they are plain
-//!   increments ([`acquire`]) undone if the GCAS fails. The same goes for
-//!   edges created across generations: a renewed I-node acquires its predecessor's main node, a
-//!   snapshot's new root acquires the old root's main node.
+//! # Why it is sound
+//! Who can still reach a retired node `x` of L, and why `x` outlives them:
+//! * a thread pinned while it walked L's live tree before `x` was removed: every free happens in
+//!   a deferred function queued after the retirement (directly, or after the death of an era,
+//!   which happens after the retirement);
+//! * a read-only snapshot of L frozen at `g`: it reaches `x` only if `g` lies in `x`'s interval
+//!   (N0), and its era was registered before the freeze (N2) and lives as long as any handle on
+//!   the snapshot does. Registration happens before the root leaves `g`, which happens before
+//!   any commit of a later generation, which happens before that commit's retirement reads the era
+//!   list (through the root pointer's release and acquire), so the retirement sees the era. An era
+//!   is placed again only a grace period after its last handle went, so references a reader took
+//!   from it (an iterator's entries live as long as its guard) have ended too;
+//! * a fork of L and everything derived from it (N4);
+//! * nothing else holds pointers into a trie.
 //!
-//! Why R2 is sound: the uniqueness check is made *before* the GCAS, so it must still hold when
-//! the GCAS commits. New edges to a main node `m` of I-node `i` are only ever created by copying
-//! `i` into another generation (renewal, or a snapshot copying the root). Such a copy is made by
-//! an operation whose start generation differs from `i.gen`, which exists only once a snapshot
-//! (or clear) moved the root of `i`'s trie away from `i.gen`. Every such copy reads `i.main` with
-//! a GCAS-read, which decides any pending GCAS on `i` first; a decision taken after the root left
-//! `i.gen` is always *failure*. Hence either the commit on `i` happens first (and the copier sees
-//! `new`, not `old`), or the copier sees `old` and the GCAS fails: a GCAS on `i` that commits
-//! never races a new edge to `old`. Transient speculative increments by copiers that will fail
-//! are balanced by their own decrements and never bring the count to zero, because R2 never
-//! decrements `old` (its last edge is gone with the shell).
+//! Attaching to an era races with its death: the death swaps a *closed* marker into the era's
+//! garbage list, and an attachment is a CAS on that list that fails on the marker (the node then
+//! goes to the next older era, or is freed). So each node is either in the list the death
+//! takes, or placed elsewhere. An era registered too late (its RDCSS failed) only delays frees.
 //!
-//! Why speculative acquisitions are sound: an acquisition is a plain increment of a node the
-//! thread reached while pinned, which by R1 cannot have reached zero before that pin ends, so it
-//! never resurrects a node queued for destruction (debug builds assert this on every
-//! acquisition; the test suite, Miri and loom run them). An increment-unless-zero would add
-//! nothing: a node whose count had reached zero may already be freed, so merely reading its
-//! count would be the bug. A successful acquisition is published only by a CAS (GCAS on the
-//! parent, RDCSS on the root) whose expected value is the node the edge was copied from, so the
-//! new edge is published only if its source was still in place, and the acquisition is undone
-//! otherwise.
+//! ABA: every CAS compares against a pointer loaded while pinned, and nothing loaded while
+//! pinned is freed (hence reused) before that pin ends. A rolled-back GCAS restores exactly the
+//! node it saved. Generations are never reused.
 //!
-//! * **R4 (frozen snapshots).** A read-only snapshot owns a counted edge to its root. Every
-//!   I-node reachable from it has a generation the live trie has left, so its committed main node
-//!   never changes again once any reader has GCAS-read it (a pending write found there is rolled
-//!   back, see `gcas.rs`). Therefore everything a snapshot reader reaches stays counted by the
-//!   snapshot's structure for as long as the snapshot lives: snapshot lookups and iterators can
-//!   return references tied to the snapshot's borrow, pinning only while they read an I-node.
-//!
-//! * **ABA.** Every CAS compares against a pointer loaded while pinned, and nothing loaded while
-//!   pinned is freed (hence reused) before that pin ends (R1). A rolled-back GCAS restores exactly
-//!   the node it saved, which is the same committed node, not an ABA. Generations are unique
-//!   64-bit numbers and are never reused.
-//!
-//! The counts are checked by drop-count tests (every key and value dropped exactly once, none
-//! early), by Miri, and by loom with crossbeam-epoch's own atomics modelled.
+//! In debug builds (the test suite, Miri and loom) a shadow oracle (`shadow.rs`) keeps the
+//! previous scheme's exact reference counts beside this one and asserts at every free that the
+//! node is unreachable, and per-kind counters let tests check that every node was freed once.
 
 use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
-use super::node::{Branch, BranchRef, INode, Main, MainRef, SNode};
-use crate::sync::{fence, AtomicUsize, Ordering};
-
-/// Refuses to let a count overflow (as `Arc` does).
-#[cold]
-fn count_overflow() -> ! {
-    std::process::abort()
-}
+use super::era::Lineage;
+use super::node::{Branch, BranchRef, Gen, INode, Main, MainRef, SNode};
+use super::shadow;
+use crate::sync::Ordering;
 
 crate::sync::thread_local! {
     /// Deferred functions this thread queued since it last flushed (see [`retire`]). (No
@@ -107,6 +127,11 @@ const FLUSH_EVERY: u32 = 128;
 /// backlog, with the memory it holds, would grow without bound. So every `FLUSH_EVERY` deferred
 /// functions the thread flushes its guard: it hands its bag over and collects what has expired,
 /// which is always more than it just queued.
+///
+/// Deferred functions need no pin for what they free (it is unreachable). They may pin and
+/// defer again, which crossbeam-epoch allows from inside a deferred function: the work of N6
+/// hands its remainder on that way, and the snapshot cache's deferred breadcrumb drop releases
+/// snapshots, whose eras then die.
 ///
 /// # Safety
 /// As [`Guard::defer_unchecked`]: `f` may only touch what stays valid until it runs.
@@ -129,197 +154,168 @@ pub(crate) unsafe fn retire<F: FnOnce()>(guard: &Guard, f: F) {
     }
 }
 
-/// +1 on a node that cannot have reached zero: the caller holds a counted reference to it, or
-/// reached it while pinned (by R1 its count stays above zero until that pin ends).
-#[inline]
-pub(crate) fn acquire(rc: &AtomicUsize) {
-    // Relaxed: as in `Arc::clone`, the increment only has to be ordered with other modifications
-    // of the same count (it is, as a read-modify-write on one location), and the count cannot be
-    // zero, so no destructor can be racing with it; the node's contents were made visible by the
-    // Acquire load of the pointer that led here.
-    let before = rc.fetch_add(1, Ordering::Relaxed);
-    // A zero here would mean R1 was broken: the node is being freed while it is still reachable.
-    // Debug builds (the test suite, Miri, loom) check it.
-    debug_assert_ne!(before, 0, "acquired a node whose count had reached zero");
-    if before > isize::MAX as usize {
-        count_overflow();
-    }
-}
-
-/// -1; returns true if this was the last reference.
-#[inline]
-fn release_count(rc: &AtomicUsize) -> bool {
-    // Release: our accesses to the node happen before whoever destroys it.
-    if rc.fetch_sub(1, Ordering::Release) != 1 {
-        return false;
-    }
-    // Acquire: pairs with the Release decrements of every other owner, so the destructor runs
-    // after all their accesses (the `Arc` protocol). ThreadSanitizer does not model fences, so
-    // under it (ci/sanitize.sh sets `ctrie_tsan`) an Acquire load stands in, as in `std`'s `Arc`.
-    if cfg!(ctrie_tsan) {
-        rc.load(Ordering::Acquire);
-    } else {
-        fence(Ordering::Acquire);
-    }
-    true
-}
-
-/// A counted edge to a node of any kind.
-#[derive(Clone, Copy)]
-pub(crate) enum Edge<K, V> {
-    I(*mut INode<K, V>),
-    M(*mut Main<K, V>),
-    S(*mut SNode<K, V>),
-}
-
-impl<K, V> From<Branch<K, V>> for Edge<K, V> {
-    fn from(b: Branch<K, V>) -> Self {
-        match b.get() {
-            BranchRef::I(i) => Edge::I(i),
-            BranchRef::S(s) => Edge::S(s),
-        }
-    }
-}
-
-/// Drops an edge that no other thread can follow any more (R1): the edges of a node being
-/// freed, an edge whose removal happened a grace period ago, or a speculative edge that was
-/// never published. A node whose count reaches zero is freed at once, and so, transitively, is
-/// everything that only it referenced, up to [`FREE_BUDGET`] nodes per call (see [`free_dead`]).
-///
-/// Only nodes whose count reached zero go on the work stack (each child of a freed C-node is
-/// decremented where it is found), so dropping a snapshot, which typically frees one path of
-/// C-nodes while their other children live on, keeps the stack within its inline capacity: a
-/// stack of every child would spill to the heap, and with glibc that large allocation
-/// consolidated the allocator's free lists on every cascade (measured in `snapshot_system`).
-///
-/// # Safety
-/// The caller owns the edge, and the conditions above hold.
-pub(crate) unsafe fn release_now<K, V>(e: Edge<K, V>) {
-    let mut dead: Dead<K, V> = SmallVec::new();
-    // SAFETY: we own `e` (contract).
-    unsafe { release_into(&mut dead, e) };
-    // SAFETY: what `release_into` put on `dead` reached zero.
-    unsafe { free_dead(dead) };
-}
-
-/// At most this many nodes are freed by one deferred function (or one [`release_now`]); the
-/// rest of a large structure is handed on to another deferred function. Dropping or clearing a
-/// trie of 10M keys would otherwise free ~11M nodes in one go, on whichever thread collects
-/// next (a writer in the middle of an insert: a pause of seconds, measured by `drop_pause`).
-/// 1,024 frees take tens of microseconds; a collection runs at most one step of each such chain.
+/// At most this many nodes are freed or placed by one deferred function (N6); the rest is handed
+/// on to another. 1,024 frees take tens of microseconds.
 pub(crate) const FREE_BUDGET: usize = if cfg!(miri) { 16 } else { 1024 };
 
-/// Frees the nodes on `dead` (whose counts reached zero) and, transitively, what only they
-/// referenced, up to [`FREE_BUDGET`] nodes; if work remains, the rest of the stack is deferred
-/// to run after the next grace period, on whichever thread collects then. That wait is not
-/// needed for safety (nothing can reach a node whose count is zero, R1), only to spread the
-/// work: the epoch is the one queue every thread that uses the trie already drains.
-///
-/// # Safety
-/// Every node on `dead` has a count of zero and is owned by the caller.
-unsafe fn free_dead<K, V>(mut dead: Dead<K, V>) {
-    let mut budget = FREE_BUDGET;
-    while let Some(e) = dead.pop() {
-        if budget == 0 {
-            dead.push(e);
-            let rest = SendDead(dead);
-            let guard = &crossbeam_epoch::pin();
-            // SAFETY: the nodes on `rest` are unreachable (their counts are zero) and owned by
-            // the deferred function from now on, which frees them (R1).
-            unsafe {
-                retire(guard, move || {
-                    let rest = rest;
-                    free_dead(rest.0)
-                })
-            };
-            return;
+const TAG_INODE: usize = 0;
+const TAG_MAIN: usize = 1;
+const TAG_SNODE: usize = 2;
+const TAG_KIND: usize = 3;
+/// Retired with its subtree (N5).
+const TAG_DEEP: usize = 4;
+
+/// A retired node of any kind: a pointer tagged with its kind and whether it is retired deep
+/// (every node is at least 8-aligned, so the low three bits are free). The tag is set and cleared
+/// with the strict-provenance address APIs.
+pub(crate) struct Retired<K, V> {
+    raw: *mut u8,
+    _marker: core::marker::PhantomData<*const (K, V)>,
+}
+
+impl<K, V> Clone for Retired<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Retired<K, V> {}
+
+impl<K, V> Retired<K, V> {
+    fn tagged<T>(p: *mut T, tag: usize) -> Self {
+        debug_assert_eq!(p.addr() & 7, 0, "nodes are 8-aligned");
+        Retired {
+            raw: p.cast::<u8>().map_addr(|a| a | tag),
+            _marker: core::marker::PhantomData,
         }
-        budget -= 1;
-        // SAFETY: `e`'s count reached zero, so nobody else can reach it (R1): we free it. Its
-        // own edges are ours now, and each is dropped through `release_into`.
+    }
+    pub(crate) fn inode(i: *mut INode<K, V>) -> Self {
+        Self::tagged(i, TAG_INODE)
+    }
+    pub(crate) fn main(m: *mut Main<K, V>) -> Self {
+        Self::tagged(m, TAG_MAIN)
+    }
+    pub(crate) fn snode(s: *mut SNode<K, V>) -> Self {
+        Self::tagged(s, TAG_SNODE)
+    }
+    pub(crate) fn branch(b: Branch<K, V>) -> Self {
+        match b.get() {
+            BranchRef::I(i) => Self::inode(i),
+            BranchRef::S(s) => Self::snode(s),
+        }
+    }
+    /// The same node, retired with its subtree (N5).
+    pub(crate) fn deep(self) -> Self {
+        Retired {
+            raw: self.raw.map_addr(|a| a | TAG_DEEP),
+            _marker: core::marker::PhantomData,
+        }
+    }
+    pub(crate) fn is_deep(self) -> bool {
+        self.raw.addr() & TAG_DEEP != 0
+    }
+    fn ptr<T>(self) -> *mut T {
+        self.raw.map_addr(|a| a & !7).cast()
+    }
+
+    /// The generation the node was born in.
+    ///
+    /// # Safety
+    /// The node is allocated.
+    #[inline]
+    pub(crate) unsafe fn birth(self) -> Gen {
+        // SAFETY: allocated (contract); the kind tag says which type it is.
         unsafe {
-            match e {
-                Edge::S(s) => SNode::destroy(s),
-                Edge::I(i) => {
-                    // Every GCAS ever started on `i` ran in a thread pinned while `i` was
-                    // reachable, which has unpinned (R1): `main` holds the committed main
-                    // node, which `i` owns. Acquire: see that final value.
-                    let m = (*i).main.load(Ordering::Acquire);
-                    debug_assert!(
-                        (*m).load_prev().is_null(),
-                        "freed an I-node with a pending GCAS"
-                    );
+            match self.raw.addr() & TAG_KIND {
+                TAG_INODE => (*self.ptr::<INode<K, V>>()).gen,
+                TAG_MAIN => (*self.ptr::<Main<K, V>>()).birth,
+                _ => (*self.ptr::<SNode<K, V>>()).birth,
+            }
+        }
+    }
+
+    /// Frees the node; if it is retired deep, first pushes its children onto `children`, deep.
+    ///
+    /// # Safety
+    /// Nobody can reach the node any more (N3), and it was retired once, as this.
+    pub(crate) unsafe fn free(self, children: &mut impl Extend<Retired<K, V>>) {
+        // SAFETY: per the contract we are the last user of the node.
+        unsafe {
+            match self.raw.addr() & TAG_KIND {
+                TAG_INODE => {
+                    let i = self.ptr::<INode<K, V>>();
+                    if self.is_deep() {
+                        // Every GCAS ever started on `i` ran in a thread pinned while `i` was
+                        // reachable, which has unpinned: `main` holds the committed main node.
+                        // Acquire: see that final value.
+                        let m = (*i).main.load(Ordering::Acquire);
+                        debug_assert!(
+                            (*m).load_prev().is_null(),
+                            "freed an I-node with a pending GCAS"
+                        );
+                        children.extend([Retired::main(m).deep()]);
+                    }
+                    shadow::on_free(shadow::Node::I(i));
                     INode::free_shell(i);
-                    release_into(&mut dead, Edge::M(m));
                 }
-                Edge::M(m) => {
-                    match Main::view(m) {
-                        MainRef::C(cn) => {
-                            for &b in cn.branches() {
-                                release_into(&mut dead, Edge::from(b));
-                            }
-                        }
-                        MainRef::T(tn) => release_into(&mut dead, Edge::S(tn.sn)),
-                        MainRef::L(ln) => {
-                            for &s in ln.entries() {
-                                release_into(&mut dead, Edge::S(s));
-                            }
+                TAG_MAIN => {
+                    let m = self.ptr::<Main<K, V>>();
+                    if self.is_deep() {
+                        match Main::view(m) {
+                            MainRef::C(cn) => children
+                                .extend(cn.branches().iter().map(|&b| Retired::branch(b).deep())),
+                            MainRef::T(tn) => children.extend([Retired::snode(tn.sn).deep()]),
+                            MainRef::L(ln) => children
+                                .extend(ln.entries().iter().map(|&s| Retired::snode(s).deep())),
                         }
                     }
+                    shadow::on_free(shadow::Node::M(m));
                     Main::free_shell(m);
+                }
+                _ => {
+                    let s = self.ptr::<SNode<K, V>>();
+                    shadow::on_free(shadow::Node::S(s));
+                    SNode::destroy(s);
                 }
             }
         }
     }
 }
 
-/// The rest of a [`free_dead`] stack, moved into a deferred function (see [`SendEdge`]).
-struct SendDead<K, V>(Dead<K, V>);
-
-/// The nodes [`release_now`] has yet to free.
-type Dead<K, V> = SmallVec<[Edge<K, V>; 16]>;
-
-/// -1 on the target of `e`; if that was its last reference, the target goes on `dead`.
+/// Frees `nodes` (shallow) after a grace period: the common case of a retirement that no era
+/// needs. One or two nodes (an upsert: the old C-node and the replaced S-node) travel inline in
+/// the deferred function, with no allocation.
 ///
 /// # Safety
-/// The caller owns the edge, so the target is live.
-#[inline]
-unsafe fn release_into<K, V>(dead: &mut Dead<K, V>, e: Edge<K, V>) {
-    // SAFETY: the target is live (contract).
-    let last = unsafe {
-        match e {
-            Edge::S(s) => release_count(&(*s).rc),
-            Edge::I(i) => release_count(&(*i).rc),
-            Edge::M(m) => release_count(&(*m).rc),
+/// The nodes were just retired (N1) and no era needs them (N3).
+pub(crate) unsafe fn free_later<K, V>(nodes: &[Retired<K, V>], guard: &Guard) {
+    // SAFETY (all arms): after the grace period nobody reaches them (N3).
+    unsafe {
+        match *nodes {
+            [] => {}
+            [a] => retire(guard, move || a.free(&mut NoChildren)),
+            [a, b] => retire(guard, move || {
+                a.free(&mut NoChildren);
+                b.free(&mut NoChildren);
+            }),
+            _ => {
+                let all: SmallVec<[Retired<K, V>; 8]> = nodes.iter().copied().collect();
+                retire(guard, move || {
+                    for x in all {
+                        x.free(&mut NoChildren);
+                    }
+                })
+            }
         }
-    };
-    if last {
-        dead.push(e);
     }
 }
 
-/// Drops an edge that was just removed from a structure other threads may be reading: the
-/// decrement waits for a grace period (R1).
-///
-/// # Safety
-/// The caller owns the edge and has made it unreachable.
-pub(crate) unsafe fn release_later<K, V>(e: Edge<K, V>, guard: &Guard) {
-    let e = SendEdge(e);
-    // SAFETY: after the grace period nobody can follow the removed edge any more.
-    unsafe {
-        retire(guard, move || {
-            let e = e;
-            release_now(e.0)
-        })
-    };
+/// The children of shallow frees: there are none.
+struct NoChildren;
+impl<K, V> Extend<Retired<K, V>> for NoChildren {
+    fn extend<T: IntoIterator<Item = Retired<K, V>>>(&mut self, iter: T) {
+        debug_assert!(iter.into_iter().next().is_none(), "a shallow free has no children");
+    }
 }
-
-/// An edge moved into a deferred function (which crossbeam-epoch may run on another thread;
-/// the trie's `Send`/`Sync` bounds make that sound for the keys and values it may drop).
-struct SendEdge<K, V>(Edge<K, V>);
-
-/// A retired main node moved into a deferred function.
-struct SendMain<K, V>(*mut Main<K, V>);
 
 /// A node allocated by an attempt, other than the GCAS target itself.
 #[derive(Clone, Copy)]
@@ -328,18 +324,12 @@ pub(crate) enum Fresh<K, V> {
     M(*mut Main<K, V>),
 }
 
-/// The ownership bookkeeping of one attempt to replace a main node (rules R2 and R3): what the
-/// new node borrowed or acquired, what it dropped, and what was allocated for it. The GCAS that
-/// publishes the new node settles it with [`Txn::commit`] or [`Txn::abort`].
+/// The bookkeeping of one attempt to replace a main node: what the new node removes from the
+/// live tree besides the replaced main node (retired if the GCAS commits, N1), and what was
+/// allocated for it (freed if it fails). Settled by [`Txn::commit`] or [`Txn::abort`].
 pub(crate) struct Txn<K, V> {
-    /// R2 applies: the replaced node is uniquely owned and its edges move to the new node.
-    transfer: bool,
-    /// References acquired for the new node (undone if the attempt fails). Room for a whole
-    /// C-node inline: a copy of a shared C-node acquires all its branches, and a list that
-    /// spilled to the heap cost an allocation (and, with glibc, a consolidation) per copy.
-    acquired: SmallVec<[Edge<K, V>; 32]>,
-    /// References of the old node that the new node does not keep (released on commit, R2).
-    dropped: SmallVec<[Edge<K, V>; 2]>,
+    /// Branches (and tombs) of the old node that the new node removes.
+    dropped: SmallVec<[Retired<K, V>; 4]>,
     /// Nodes allocated for the new node besides the GCAS target (freed if the attempt fails).
     fresh: SmallVec<[Fresh<K, V>; 4]>,
 }
@@ -347,61 +337,24 @@ pub(crate) struct Txn<K, V> {
 impl<K, V> Txn<K, V> {
     pub(crate) fn new() -> Self {
         Txn {
-            transfer: false,
-            acquired: SmallVec::new(),
             dropped: SmallVec::new(),
             fresh: SmallVec::new(),
         }
     }
 
-    /// Starts an attempt to replace `old` (a committed main node read while pinned).
-    pub(crate) fn begin(&mut self, old: &Main<K, V>) {
-        debug_assert!(self.acquired.is_empty() && self.dropped.is_empty() && self.fresh.is_empty());
-        // Acquire: if another owner just released `old`, its accesses happen before we take
-        // over `old`'s edges.
-        self.transfer = old.rc.load(Ordering::Acquire) == 1;
+    /// Starts an attempt.
+    pub(crate) fn begin(&mut self) {
+        debug_assert!(self.dropped.is_empty() && self.fresh.is_empty());
     }
 
-    /// Keeps a branch of the old node in the new node.
-    pub(crate) fn keep(&mut self, b: Branch<K, V>) -> Branch<K, V> {
-        if self.transfer {
-            return b;
-        }
-        // SAFETY: `b` came from a node read while pinned, so its target's memory is live.
-        let rc = unsafe {
-            match b.get() {
-                BranchRef::I(i) => &(*i).rc,
-                BranchRef::S(s) => &(*s).rc,
-            }
-        };
-        acquire(rc);
-        self.acquired.push(Edge::from(b));
-        b
-    }
-
-    /// Adds a new edge to an existing S-node that the old node does not own directly (e.g. the
-    /// S-node of a tomb being resurrected into its parent).
-    pub(crate) fn acquire_snode(&mut self, s: *mut SNode<K, V>) -> *mut SNode<K, V> {
-        // SAFETY: `s` was read while pinned.
-        acquire(unsafe { &(*s).rc });
-        self.acquired.push(Edge::S(s));
-        s
-    }
-
-    /// Adds a new edge to an existing main node (a renewed I-node sharing its predecessor's).
-    pub(crate) fn acquire_main(&mut self, m: *mut Main<K, V>) -> *mut Main<K, V> {
-        // SAFETY: `m` was read while pinned.
-        acquire(unsafe { &(*m).rc });
-        self.acquired.push(Edge::M(m));
-        m
-    }
-
-    /// Records that the new node drops this branch of the old node.
+    /// Records that the new node removes this branch of the old node from the live tree.
     pub(crate) fn drop_branch(&mut self, b: Branch<K, V>) {
-        if self.transfer {
-            self.dropped.push(Edge::from(b));
-        }
-        // Otherwise the old node keeps its edge, and releasing the old node releases it.
+        self.dropped.push(Retired::branch(b));
+    }
+
+    /// Records another node the new node removes from the live tree (a tombed I-node's T-node).
+    pub(crate) fn drop_node(&mut self, x: Retired<K, V>) {
+        self.dropped.push(x);
     }
 
     /// Records a node allocated for this attempt.
@@ -416,72 +369,57 @@ impl<K, V> Txn<K, V> {
         m
     }
 
-    /// The GCAS replacing `old` committed: settle ownership (R2 or R3).
+    /// The GCAS replacing `old` by `new` on `i` committed in generation `death`: retire what it
+    /// removed (N1).
     ///
     /// # Safety
     /// `old` was the committed main node this attempt began with and has just been replaced by a
-    /// committed GCAS; the caller (the I-node) gave up its reference to it.
-    pub(crate) unsafe fn commit(&mut self, old: *mut Main<K, V>, guard: &Guard) {
-        self.acquired.clear();
+    /// committed GCAS on `i` of generation `death`, in `lineage`'s live tree.
+    pub(crate) unsafe fn commit(
+        &mut self,
+        lineage: &Lineage<K, V>,
+        i: *mut INode<K, V>,
+        old: *mut Main<K, V>,
+        new: *mut Main<K, V>,
+        guard: &Guard,
+    ) {
         self.fresh.clear();
-        // SAFETY: per the contract; see R2/R3 in the module docs.
+        // SAFETY: per the contract: everything named was reachable while pinned.
         unsafe {
-            if self.transfer {
-                // `old`'s only edge is gone (the committed GCAS replaced it) and its children now
-                // belong to the replacement, except those it dropped. After a grace period its
-                // shell is freed and the dropped edges released (R1, R2). The common case (an
-                // upsert or a removal drops one S-node) costs a single deferred function.
-                let mut dropped = self.dropped.drain(..);
-                let first = dropped.next().map(SendEdge);
-                // Seeded bug (ci/mutants.sh): leak the first dropped edge.
-                let first = if cfg!(ctrie_mutant = "leak_dropped") {
-                    None
-                } else {
-                    first
-                };
-                // Seeded bug (ci/mutants.sh, for Miri and AddressSanitizer): free the first
-                // dropped edge at once, while pinned readers (and the caller, who is handed the
-                // replaced value) may still hold it.
-                let first = if cfg!(ctrie_mutant = "free_early") {
-                    if let Some(e) = first {
-                        release_now(e.0);
-                    }
-                    None
-                } else {
-                    first
-                };
-                for extra in dropped {
-                    release_later(extra, guard);
-                }
-                let old = SendMain(old);
-                retire(guard, move || {
-                    let (old, first) = (old, first);
-                    Main::free_shell(old.0);
-                    if let Some(e) = first {
-                        release_now(e.0);
-                    }
-                });
-            } else {
-                debug_assert!(self.dropped.is_empty());
-                release_later(Edge::M(old), guard);
+            shadow::on_commit(i, old, new);
+            let death = (*i).gen;
+            let mut removed: SmallVec<[Retired<K, V>; 8]> = SmallVec::new();
+            removed.push(Retired::main(old));
+            let mut dropped = self.dropped.drain(..);
+            // Seeded bug (ci/mutants.sh): forget the first dropped node (a leak).
+            if cfg!(ctrie_mutant = "leak_dropped") {
+                dropped.next();
             }
+            // Seeded bug (ci/mutants.sh, for Miri and AddressSanitizer): free the first dropped
+            // node at once, while pinned readers (and the caller, who is handed the replaced
+            // value) may still hold it.
+            if cfg!(ctrie_mutant = "free_early") {
+                if let Some(x) = dropped.next() {
+                    x.free(&mut NoChildren);
+                }
+            }
+            removed.extend(dropped);
+            // Nodes of an ancestor lineage are its business (N4).
+            removed.retain(|x| x.birth() >= lineage.base);
+            lineage.retire(death, &removed, guard);
         }
     }
 
-    /// The attempt failed (or was abandoned): undo acquisitions and free fresh allocations.
+    /// The attempt failed (or was abandoned): free fresh allocations.
     ///
     /// # Safety
     /// The fresh nodes recorded were never reachable by other threads except through the GCAS
     /// target (whose children no other thread reads while it is uncommitted).
     pub(crate) unsafe fn abort(&mut self) {
         self.dropped.clear();
-        // SAFETY: per the contract. Fresh nodes own no counted edge beyond what `acquired` lists
-        // (released here) and what was borrowed (not ours), so only their shells are freed.
+        // SAFETY: per the contract. Fresh nodes own nothing but their shells: their children
+        // belong to the live tree or to other fresh nodes.
         unsafe {
-            // Speculative edges, never published: released at once (R1, R3).
-            for e in self.acquired.drain(..) {
-                release_now(e);
-            }
             for f in self.fresh.drain(..) {
                 match f {
                     Fresh::I(i) => INode::free_shell(i),
@@ -497,8 +435,7 @@ impl<K, V> Txn<K, V> {
 /// seen and is freed at once.
 ///
 /// # Safety
-/// `n` failed its GCAS, is no longer any I-node's `main`, and its edges were settled by
-/// [`Txn::abort`].
+/// `n` failed its GCAS, is no longer any I-node's `main`, and its attempt was aborted.
 pub(crate) unsafe fn discard_target<K, V>(n: *mut Main<K, V>, installed: bool, guard: &Guard) {
     // SAFETY: per the contract.
     unsafe {
@@ -507,24 +444,5 @@ pub(crate) unsafe fn discard_target<K, V>(n: *mut Main<K, V>, installed: bool, g
         } else {
             Main::free_shell(n);
         }
-    }
-}
-
-#[cfg(all(test, debug_assertions, not(ctrie_loom)))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn acquire_adds_one() {
-        let rc = AtomicUsize::new(1);
-        acquire(&rc);
-        assert_eq!(rc.load(Ordering::Relaxed), 2);
-    }
-
-    /// The check that R1 holds on every acquisition (see the module docs) does fire.
-    #[test]
-    #[should_panic(expected = "count had reached zero")]
-    fn acquiring_a_node_whose_count_reached_zero_is_caught() {
-        acquire(&AtomicUsize::new(0));
     }
 }
