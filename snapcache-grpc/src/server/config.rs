@@ -46,7 +46,7 @@ pub struct ServerConfig {
     /// zstd level of snapshot chunks (default 1).
     pub snapshot_zstd_level: i32,
     /// Deltas of several breadcrumbs are coalesced into one message up to about this size
-    /// (default 1 MiB; a single breadcrumb bigger than that is still sent whole).
+    /// (default 256 KiB; a single breadcrumb bigger than that is still sent whole).
     pub max_message_bytes: usize,
     /// The largest request accepted (default 1 MiB, Typha's inbound cap).
     pub max_request_bytes: usize,
@@ -77,7 +77,7 @@ impl Default for ServerConfig {
             snapshot_reuse: Duration::from_secs(1),
             snapshot_chunk_bytes: 256 << 10,
             snapshot_zstd_level: 1,
-            max_message_bytes: 1 << 20,
+            max_message_bytes: 256 << 10,
             max_request_bytes: 1 << 20,
             keepalive_interval: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
