@@ -152,10 +152,10 @@ fn check(f: fn(Vec<Op>) -> bool) {
     let tests = std::env::var("QUICKCHECK_TESTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(miri) { 4 } else { 150 });
+        .unwrap_or(if cfg!(miri) { 2 } else { 150 });
     QuickCheck::new()
         .tests(tests)
-        .rng(Gen::new(if cfg!(miri) { 25 } else { 150 }))
+        .rng(Gen::new(if cfg!(miri) { 15 } else { 150 }))
         .quickcheck(f);
 }
 
@@ -222,7 +222,7 @@ impl BuildHasher for Boundary {
 /// Two large snapshots a few random changes apart, and far apart, against the models.
 #[test]
 fn diff_of_large_snapshots_equals_the_model() {
-    let n = common::size(20_000, 300) as u32;
+    let n = common::size(20_000, 100) as u32;
     let map: Ctrie<u32, u32> = Ctrie::new();
     let mut model = HashMap::new();
     let mut write = 0;
@@ -233,12 +233,12 @@ fn diff_of_large_snapshots_equals_the_model() {
         model.insert(k, write);
     }
     let mut kept = vec![(map.read_only_snapshot(), model.clone())];
-    for round in 0..6 {
+    for round in 0..common::size(6, 3) as u32 {
         // 1, 10, 100, ... changes, then a rewrite of everything.
         let changes_now = if round == 5 {
             n as u64
         } else {
-            10u64.pow(round)
+            10u64.pow(round).min(n as u64)
         };
         for _ in 0..changes_now {
             let k = rng.below(n as u64 * 11 / 10) as u32;
@@ -306,8 +306,8 @@ fn equality_is_by_value() {
 /// with renewals, pending writes rolled back and tombs).
 #[test]
 fn diff_under_concurrent_writers_equals_full_comparison() {
-    let n = common::size(3_000, 64) as u64;
-    let rounds = common::size(24, 4);
+    let n = common::size(3_000, 32) as u64;
+    let rounds = common::size(24, 3);
     let map: Ctrie<u64, u32> = Ctrie::new();
     let write = std::sync::atomic::AtomicU32::new(0);
     let mut snaps = Vec::new();

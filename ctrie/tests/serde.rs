@@ -44,7 +44,7 @@ fn set_round_trips_through_json() {
 /// every serialization made meanwhile shows exactly one, because it comes from one snapshot.
 #[test]
 fn serialization_is_of_one_snapshot() {
-    let rounds = common::size(300, 10);
+    let rounds = common::size(300, 3);
     let map: Ctrie<u32, bool> = (0..50).map(|i| (i, false)).collect();
     map.pin().insert(0, true);
     let stop = std::sync::atomic::AtomicBool::new(false);
