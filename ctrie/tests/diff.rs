@@ -263,20 +263,22 @@ fn diff_of_large_snapshots_equals_the_model() {
 /// Snapshots of unrelated tries (different hashers): still the right diff, by full comparison.
 #[test]
 fn diff_of_unrelated_tries_is_correct() {
-    let a: Ctrie<u32, u32> = (0..300).map(|i| (i, i)).collect();
-    let b: Ctrie<u32, u32> = (100..400)
-        .map(|i| (i, if i < 200 { i } else { i + 1 }))
+    let n = common::size(300, 24) as u32;
+    let (lo, mid, hi) = (n / 3, 2 * n / 3, 4 * n / 3);
+    let a: Ctrie<u32, u32> = (0..n).map(|i| (i, i)).collect();
+    let b: Ctrie<u32, u32> = (lo..hi)
+        .map(|i| (i, if i < mid { i } else { i + 1 }))
         .collect();
     let (sa, sb) = (a.read_only_snapshot(), b.read_only_snapshot());
     let ma: HashMap<u32, u32> = collect(&sa);
     let mb: HashMap<u32, u32> = collect(&sb);
     // Equal values in unrelated tries are different entries: "updated", with equal values.
     let mut expected = model_changes(&ma, &mb);
-    expected.extend((100..200).map(|i| (i, Some(i), Some(i))));
+    expected.extend((lo..mid).map(|i| (i, Some(i), Some(i))));
     expected.sort();
     assert_eq!(changes(&sa, &sb), expected);
     assert!(sa != sb);
-    let c: Ctrie<u32, u32> = (0..300).map(|i| (i, i)).collect();
+    let c: Ctrie<u32, u32> = (0..n).map(|i| (i, i)).collect();
     assert!(sa == c.read_only_snapshot());
     assert!(a == c);
 }
