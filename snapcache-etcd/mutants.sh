@@ -25,6 +25,8 @@ declare -A MUST_FAIL=(
     [drop_deletes]="puts_overwrites_deletes random_operations"
     [default_message_limit]="large_values_and_binary_keys"
     [lossy_keys]="large_values_and_binary_keys"
+    [no_credentials]="a_user_with_read_access_to_the_prefix"
+    [no_tls_config]="tls_with_a_client_certificate_syncs"
 )
 
 mutants=("$@")
