@@ -38,8 +38,9 @@ pub struct ServerConfig {
     pub resume_window: Duration,
     /// At most this many breadcrumbs are kept for resuming clients (default 100,000).
     pub resume_window_breadcrumbs: usize,
-    /// A snapshot encoding is reused by clients that start up to this long after it began
-    /// (default 1 s; they then catch up with deltas).
+    /// A snapshot encoding is reused by the clients that start while its breadcrumb is the
+    /// newest, and by those that start up to this long after it began even if the cache has
+    /// moved on (default 1 s; they then catch up with deltas).
     pub snapshot_reuse: Duration,
     /// Raw (uncompressed) bytes of key/values per snapshot chunk (default 256 KiB).
     pub snapshot_chunk_bytes: usize,
