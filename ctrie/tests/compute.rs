@@ -138,7 +138,7 @@ fn check(f: fn(Vec<Op>) -> bool) {
     let tests = std::env::var("QUICKCHECK_TESTS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if cfg!(miri) { 2 } else { 300 });
+        .unwrap_or(if cfg!(miri) { 1 } else { 300 });
     QuickCheck::new()
         .tests(tests)
         .rng(Gen::new(if cfg!(miri) { 20 } else { 200 }))
@@ -165,6 +165,10 @@ impl BuildHasher for ThreeBits {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the random-state and constant-hash models run under Miri"
+)]
 fn compute_model_three_hash_bits() {
     check(run::<ThreeBits>);
 }
