@@ -12,5 +12,6 @@ bash ci/sanitize.sh
 bash ci/miri.sh
 MIRI_PACKAGE=snapcache bash ci/miri.sh
 LIN_ROUNDS=50000 cargo test --release -p verify --test linearizability
+bash snapcache-grpc/mutants.sh
 FUZZ_SECONDS=3600 bash ci/fuzz.sh
 echo "long tier: all passed"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the ctrie test suite (or MIRI_PACKAGE's) under Miri.
+# Runs the ctrie test suite (package lockfree-ctrie; or MIRI_PACKAGE's) under Miri.
 #
 # * Tree Borrows, not Stacked Borrows: crossbeam-epoch trips Stacked Borrows (crossbeam issue
 #   #545). Strict provenance is off for the same reason: crossbeam-epoch casts integers to
@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0
-PACKAGE="${MIRI_PACKAGE:-ctrie}"
+PACKAGE="${MIRI_PACKAGE:-lockfree-ctrie}"
 DEFAULT_FLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-symbolic-alignment-check"
 if [ "$PACKAGE" = snapcache ]; then
     DEFAULT_FLAGS="$DEFAULT_FLAGS -Zmiri-disable-isolation"
@@ -29,7 +29,7 @@ fi
 export MIRIFLAGS="${MIRIFLAGS:-$DEFAULT_FLAGS}"
 cargo +nightly miri setup >/dev/null
 cargo +nightly miri test -p "$PACKAGE" "$@"
-if [ "$PACKAGE" = ctrie ] && [ $# -eq 0 ]; then
+if [ "$PACKAGE" = lockfree-ctrie ] && [ $# -eq 0 ]; then
     MIRIFLAGS="-Zmiri-strict-provenance -Zmiri-symbolic-alignment-check" \
-        cargo +nightly miri test -p ctrie --lib raw::node::tests
+        cargo +nightly miri test -p lockfree-ctrie --lib raw::node::tests
 fi

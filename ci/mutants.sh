@@ -30,11 +30,11 @@ expect_failure() {
 
 # Grouped by mutant: each distinct RUSTFLAGS value is one build.
 expect_failure ro_snapshot_live_root verify linearizability snapshot_heavy_histories_are_linearizable
-expect_failure ro_snapshot_live_root ctrie concurrent prefix_under_ordered_inserts
+expect_failure ro_snapshot_live_root lockfree-ctrie concurrent prefix_under_ordered_inserts
 expect_failure gcas_no_gen_check verify linearizability snapshot_heavy_histories_are_linearizable
-expect_failure gcas_no_gen_check ctrie concurrent per_writer_rounds_are_seen_in_order
-expect_failure leak_dropped ctrie drops exactly_once_random_histories
-expect_failure free_early ctrie drops not_freed_while_a_pinned_reader_holds_it
+expect_failure gcas_no_gen_check lockfree-ctrie concurrent per_writer_rounds_are_seen_in_order
+expect_failure leak_dropped lockfree-ctrie drops exactly_once_random_histories
+expect_failure free_early lockfree-ctrie drops not_freed_while_a_pinned_reader_holds_it
 # The fuzz seed replay (the fuzz targets' logic) catches a snapshot that reads the live root.
 expect_failure ro_snapshot_live_root verify replay ctrie_ops_seeds
 
@@ -43,7 +43,7 @@ expect_failure ro_snapshot_live_root verify replay ctrie_ops_seeds
 # report, not any failure (a missing Miri once passed for a catch here).
 rustup component add --toolchain nightly miri rust-src >/dev/null
 export MIRIFLAGS="-Zmiri-tree-borrows -Zmiri-ignore-leaks -Zmiri-symbolic-alignment-check"
-RUSTFLAGS='--cfg ctrie_mutant="free_early"' cargo +nightly miri test -q -p ctrie --test reference_scala \
+RUSTFLAGS='--cfg ctrie_mutant="free_early"' cargo +nightly miri test -q -p lockfree-ctrie --test reference_scala \
     --target-dir target/mutant-miri >/tmp/mutant.log 2>&1 || true
 if ! grep -q 'Undefined Behavior' /tmp/mutant.log; then
     tail -n 20 /tmp/mutant.log >&2

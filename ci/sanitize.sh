@@ -23,13 +23,13 @@ rustup component add --toolchain nightly rust-src >/dev/null
 echo "== AddressSanitizer + LeakSanitizer"
 RUSTFLAGS="-Zsanitizer=address --cfg crossbeam_sanitize" RUSTDOCFLAGS="-Zsanitizer=address" \
     cargo +nightly test -Zbuild-std --target "$TARGET" --target-dir target/asan \
-    -p ctrie -p snapcache -p verify --tests
+    -p lockfree-ctrie -p snapcache -p verify --tests
 
 echo "== ThreadSanitizer"
 RUSTFLAGS="-Zsanitizer=thread --cfg crossbeam_sanitize --cfg crossbeam_sanitize_thread --cfg ctrie_tsan" \
     TSAN_OPTIONS="halt_on_error=1" \
     cargo +nightly test -Zbuild-std --target "$TARGET" --target-dir target/tsan \
-    -p ctrie -p snapcache -p verify --tests
+    -p lockfree-ctrie -p snapcache -p verify --tests
 echo "sanitizers: clean"
 
 # The check must be able to fail: AddressSanitizer has to report the seeded use-after-free
@@ -37,7 +37,7 @@ echo "sanitizers: clean"
 echo "== AddressSanitizer on the seeded bug free_early (must fail)"
 RUSTFLAGS="-Zsanitizer=address --cfg crossbeam_sanitize --cfg ctrie_mutant=\"free_early\"" \
     cargo +nightly test -Zbuild-std --target "$TARGET" --target-dir target/asan-mutant \
-    -p ctrie --test reference_scala >/tmp/asan-mutant.log 2>&1 || true
+    -p lockfree-ctrie --test reference_scala >/tmp/asan-mutant.log 2>&1 || true
 # Any other failure (a build error, say) does not count as a catch.
 if ! grep -q 'AddressSanitizer: heap-use-after-free' /tmp/asan-mutant.log; then
     tail -n 20 /tmp/asan-mutant.log >&2

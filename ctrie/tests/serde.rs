@@ -8,13 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 #[test]
 fn ctrie_round_trips_through_json() {
-    let map: Ctrie<String, Vec<u32>> = (0..200)
-        .map(|i| (format!("k{i}"), vec![i, i * 2]))
-        .collect();
+    let n = common::size(200, 12) as u32;
+    let map: Ctrie<String, Vec<u32>> = (0..n).map(|i| (format!("k{i}"), vec![i, i * 2])).collect();
     let json = serde_json::to_string(&map).unwrap();
     // As a map: the same as a BTreeMap of the entries.
     let as_btree: BTreeMap<String, Vec<u32>> = serde_json::from_str(&json).unwrap();
-    assert_eq!(as_btree.len(), 200);
+    assert_eq!(as_btree.len(), n as usize);
     assert_eq!(as_btree["k7"], [7, 14]);
     let back: Ctrie<String, Vec<u32>> = serde_json::from_str(&json).unwrap();
     assert!(back == map);
@@ -30,10 +29,11 @@ fn ctrie_round_trips_through_json() {
 
 #[test]
 fn set_round_trips_through_json() {
-    let set: CtrieSet<u32> = (0..100).collect();
+    let n = common::size(100, 12) as u32;
+    let set: CtrieSet<u32> = (0..n).collect();
     let json = serde_json::to_string(&set).unwrap();
     let as_btree: BTreeSet<u32> = serde_json::from_str(&json).unwrap();
-    assert_eq!(as_btree, (0..100).collect());
+    assert_eq!(as_btree, (0..n).collect());
     let back: CtrieSet<u32> = serde_json::from_str(&json).unwrap();
     assert!(back == set);
     assert!(serde_json::from_str::<CtrieSet<u32>>("{\"a\":1}").is_err());
@@ -44,7 +44,7 @@ fn set_round_trips_through_json() {
 /// every serialization made meanwhile shows exactly one, because it comes from one snapshot.
 #[test]
 fn serialization_is_of_one_snapshot() {
-    let rounds = common::size(300, 10);
+    let rounds = common::size(300, 1);
     let map: Ctrie<u32, bool> = (0..50).map(|i| (i, false)).collect();
     map.pin().insert(0, true);
     let stop = std::sync::atomic::AtomicBool::new(false);

@@ -86,8 +86,8 @@ fn run<S: BuildHasher + Default + 'static>(ops: Vec<Op>) -> bool {
 
 fn check(f: fn(Vec<Op>) -> bool) {
     QuickCheck::new()
-        .tests(if cfg!(miri) { 4 } else { 200 })
-        .rng(Gen::new(if cfg!(miri) { 25 } else { 120 }))
+        .tests(if cfg!(miri) { 1 } else { 200 })
+        .rng(Gen::new(if cfg!(miri) { 15 } else { 120 }))
         .quickcheck(f);
 }
 
@@ -97,6 +97,7 @@ fn set_model_random_state() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "the random-state model and the race run under Miri")]
 fn set_model_constant_hash() {
     check(run::<ConstHash>);
 }
@@ -104,7 +105,7 @@ fn set_model_constant_hash() {
 /// Threads insert the same elements: each element is reported new by exactly one of them.
 #[test]
 fn racing_inserts_have_one_winner() {
-    let n = common::size(5_000, 50) as u64;
+    let n = common::size(5_000, 16) as u64;
     let set: CtrieSet<u64> = CtrieSet::new();
     let wins: Vec<u64> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..3)

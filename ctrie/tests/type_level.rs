@@ -4,7 +4,7 @@
 //! `pin().get()` cannot outlive its handle; a trie of `Rc`s is neither `Send` nor `Sync`.
 //!
 //! After an intentional change of a diagnostic (a compiler upgrade), regenerate the expected
-//! output with `TRYBUILD=overwrite cargo test -p ctrie --test type_level` and review the diff.
+//! output with `TRYBUILD=overwrite cargo test -p lockfree-ctrie --test type_level` and review the diff.
 
 #[test]
 #[cfg_attr(miri, ignore = "runs the compiler; not a Miri test")]

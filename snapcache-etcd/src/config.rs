@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::error::Error;
+use crate::mutant::{self, Mutant};
 
 /// Default [`EtcdConfig::page_size`]: keys per page of the initial list (kube-rs's and the
 /// Kubernetes reflector's default).
@@ -196,11 +197,22 @@ impl EtcdConfig {
                 .with_keep_alive(interval, timeout)
                 .with_keep_alive_while_idle(true);
         }
-        if let Some(c) = &self.credentials {
-            options = options.with_user(c.user.clone(), c.password.clone());
+        let credentials = self
+            .credentials
+            .as_ref()
+            .filter(|_| !mutant::active(Mutant::NoCredentials));
+        if let Some(c) = credentials {
+            // etcd's simple tokens expire (5 minutes by default): fetch a new one when refused.
+            options = options
+                .with_user(c.user.clone(), c.password.clone())
+                .with_auto_token_refresh(true);
         }
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = self
+            .tls
+            .as_ref()
+            .filter(|_| !mutant::active(Mutant::NoTlsConfig))
+        {
             let mut t = etcd_client::TlsOptions::new();
             if let Some(ca) = &tls.ca_pem {
                 t = t.ca_certificate(etcd_client::Certificate::from_pem(ca));

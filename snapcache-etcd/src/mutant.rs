@@ -35,9 +35,13 @@ pub(crate) enum Mutant {
     LossyKeys,
     /// Re-watch from two past the last revision seen (skips one revision).
     RewatchSkipsOne,
+    /// The configured user and password are not sent.
+    NoCredentials,
+    /// The configured TLS CA and client certificate are not used.
+    NoTlsConfig,
 }
 
-const ALL: [(Mutant, &str); 13] = [
+const ALL: [(Mutant, &str); 15] = [
     (Mutant::WatchAfterLastSeen, "watch_after_last_seen"),
     (Mutant::NoReplaySkip, "no_replay_skip"),
     (
@@ -54,6 +58,8 @@ const ALL: [(Mutant, &str); 13] = [
     (Mutant::DefaultMessageLimit, "default_message_limit"),
     (Mutant::LossyKeys, "lossy_keys"),
     (Mutant::RewatchSkipsOne, "rewatch_skips_one"),
+    (Mutant::NoCredentials, "no_credentials"),
+    (Mutant::NoTlsConfig, "no_tls_config"),
 ];
 
 /// Whether `m` is the seeded bug in force.

@@ -132,11 +132,9 @@ async fn a_black_holed_client_is_detected_by_keepalive() {
     };
     let server = serve(config, &cache).await;
     let proxy = Proxy::start(server.local_addr()).await;
-    let c = snapcache_grpc::client::SyncClient::builder()
-        .server(proxy.addr.to_string())
+    let c = client_at(proxy.addr)
         // The client's own pings are slow: the server must notice first.
         .keepalive(Duration::from_secs(60), Duration::from_secs(60))
-        .backoff(Duration::from_millis(20), Duration::from_millis(100))
         .spawn(());
     churn(&cache, "k", 100, 10);
     in_sync(&cache).await;

@@ -73,10 +73,7 @@ async fn a_stream_dropped_by_the_network_resumes() {
     let cache = cache();
     let server = serve(config(), &cache).await;
     let proxy = Proxy::start(server.local_addr()).await;
-    let c = snapcache_grpc::client::SyncClient::builder()
-        .server(proxy.addr.to_string())
-        .backoff(Duration::from_millis(20), Duration::from_millis(100))
-        .spawn(());
+    let c = client_at(proxy.addr).spawn(());
     churn(&cache, "k", 500, 100);
     in_sync(&cache).await;
     converged(&c, &cache).await;
@@ -104,8 +101,7 @@ async fn a_resume_point_outside_the_window_gets_a_snapshot_and_a_reason() {
     };
     let server = serve(config, &cache).await;
     let proxy = Proxy::start(server.local_addr()).await;
-    let c = snapcache_grpc::client::SyncClient::builder()
-        .server(proxy.addr.to_string())
+    let c = client_at(proxy.addr)
         .backoff(Duration::from_millis(300), Duration::from_millis(300))
         .spawn(());
     churn(&cache, "k", 100, 100);

@@ -27,12 +27,63 @@ pub struct EtcdServer {
     dir: tempfile::TempDir,
     client_port: u16,
     peer_port: u16,
+    /// With TLS: the certificates etcd and its clients use.
+    tls: Option<Pki>,
+}
+
+/// A test CA, etcd's certificate (for `localhost` and 127.0.0.1) and a client certificate
+/// (common name `typha`), all PEM.
+#[derive(Clone, Debug)]
+struct Pki {
+    ca: Vec<u8>,
+    server: (Vec<u8>, Vec<u8>),
+    client: (Vec<u8>, Vec<u8>),
+}
+
+impl Pki {
+    fn generate() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "snapcache-etcd test CA");
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("a CA key"))
+            .expect("a CA certificate");
+        let leaf = |cn: &str| {
+            let mut params =
+                CertificateParams::new(vec!["localhost".to_string()]).expect("leaf parameters");
+            params
+                .subject_alt_names
+                .push(rcgen::SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let key = KeyPair::generate().expect("a key");
+            let cert = params.signed_by(&key, &ca).expect("a certificate");
+            (cert.pem().into_bytes(), key.serialize_pem().into_bytes())
+        };
+        Pki {
+            server: leaf("etcd"),
+            client: leaf("typha"),
+            ca: ca.pem().into_bytes(),
+        }
+    }
 }
 
 impl EtcdServer {
     /// Starts etcd and waits (bounded) until it answers. Panics, saying how to install etcd,
     /// if there is no `etcd` binary; panics with etcd's log if it does not come up.
     pub async fn start() -> EtcdServer {
+        Self::start_with(None).await
+    }
+
+    /// Like [`start`](Self::start), but etcd serves clients over TLS only (`https://`) and
+    /// requires a client certificate signed by its test CA; [`tls_config`](Self::tls_config)
+    /// has what a client needs.
+    pub async fn start_tls() -> EtcdServer {
+        Self::start_with(Some(Pki::generate())).await
+    }
+
+    async fn start_with(tls: Option<Pki>) -> EtcdServer {
         // Prefer a RAM-backed directory: etcd fsyncs every write.
         let shm = Path::new("/dev/shm");
         let dir = if shm.is_dir() {
@@ -48,6 +99,7 @@ impl EtcdServer {
             dir,
             client_port: 0,
             peer_port: 0,
+            tls,
         };
         let mut last_error = String::new();
         // Free ports are found by binding and releasing them, so another process can take one
@@ -69,7 +121,23 @@ impl EtcdServer {
 
     /// The client URL, `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr())
+    }
+
+    /// With TLS: the CA and client certificate to reach this server with.
+    pub fn tls_config(&self) -> Option<crate::TlsConfig> {
+        self.tls.as_ref().map(|pki| crate::TlsConfig {
+            ca_pem: Some(pki.ca.clone()),
+            identity_pem: Some(pki.client.clone()),
+            domain: None,
+        })
+    }
+
+    fn connect_options(&self) -> Option<etcd_client::ConnectOptions> {
+        let tls = self.tls_config()?;
+        let config = crate::EtcdConfig::new([self.endpoint()], "").with_tls(tls);
+        config.connect_options().ok()
     }
 
     /// The client address.
@@ -77,9 +145,14 @@ impl EtcdServer {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port))
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// A client connected to this server.
     pub async fn client(&self) -> etcd_client::Client {
-        etcd_client::Client::connect([self.endpoint()], None)
+        etcd_client::Client::connect([self.endpoint()], self.connect_options())
             .await
             .expect("connect to the test etcd")
     }
@@ -108,6 +181,14 @@ impl EtcdServer {
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoint()))
             .arg("--command-timeout=20s")
+            .args(self.tls.as_ref().map_or_else(Vec::new, |_| {
+                let file = |name: &str| self.dir.path().join(name).display().to_string();
+                vec![
+                    format!("--cacert={}", file("ca.pem")),
+                    format!("--cert={}", file("client.pem")),
+                    format!("--key={}", file("client-key.pem")),
+                ]
+            }))
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -133,8 +214,28 @@ impl EtcdServer {
     /// Spawns etcd and waits until it answers a request.
     async fn launch(&mut self) -> Result<(), String> {
         let bin = std::env::var_os("ETCD_BIN").unwrap_or_else(|| "etcd".into());
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = format!(
+            "{}://127.0.0.1:{}",
+            if self.tls.is_some() { "https" } else { "http" },
+            self.client_port
+        );
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let mut tls_args = Vec::new();
+        if let Some(pki) = &self.tls {
+            let write = |name: &str, pem: &[u8]| -> Result<String, String> {
+                let path = self.dir.path().join(name);
+                std::fs::write(&path, pem).map_err(|e| format!("write {name}: {e}"))?;
+                Ok(path.display().to_string())
+            };
+            tls_args = vec![
+                format!("--trusted-ca-file={}", write("ca.pem", &pki.ca)?),
+                format!("--cert-file={}", write("server.pem", &pki.server.0)?),
+                format!("--key-file={}", write("server-key.pem", &pki.server.1)?),
+                "--client-cert-auth".to_string(),
+            ];
+            write("client.pem", &pki.client.0)?;
+            write("client-key.pem", &pki.client.1)?;
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -154,6 +255,7 @@ impl EtcdServer {
             .arg("--initial-cluster-state=new")
             .arg("--experimental-watch-progress-notify-interval=100ms")
             .arg("--logger=zap")
+            .args(&tls_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
@@ -193,7 +295,7 @@ impl EtcdServer {
 
     async fn answers(&self) -> bool {
         let probe = async {
-            let mut c = etcd_client::Client::connect([self.endpoint()], None)
+            let mut c = etcd_client::Client::connect([self.endpoint()], self.connect_options())
                 .await
                 .ok()?;
             c.get("snapcache-test-probe", None).await.ok()

@@ -1,6 +1,6 @@
 //! The initial list: 10,000 keys in 20 pages while a writer keeps changing them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use snapcache::SyncStatus;
@@ -24,14 +24,16 @@ async fn initial_list_of_10000_keys_in_pages_under_a_writer_is_one_revision_then
 
     // The writer changes random keys (and deletes some) until told to stop.
     let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
     let writer = tokio::spawn({
         let mut client = etcd.client().await;
         let stop = stop.clone();
+        let written = written.clone();
         async move {
             let mut rng = Rng::new(15);
             let mut writes = Vec::new();
             let mut n = 0u64;
-            // Relaxed: only a stop flag.
+            // Relaxed: a stop flag and a progress counter, nothing published through them.
             while !stop.load(Ordering::Relaxed) || n < 50 {
                 let key = format!("/reg/{:05}", rng.below(KEYS as u64));
                 if rng.below(10) == 0 {
@@ -40,12 +42,20 @@ async fn initial_list_of_10000_keys_in_pages_under_a_writer_is_one_revision_then
                     writes.push(put(&mut client, key, format!("w{n}")).await);
                 }
                 n += 1;
+                written.store(n, Ordering::Relaxed);
             }
             writes
         }
     });
-    // Let the writer get going before the list starts.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Let the writer get going (20 writes) before the list starts.
+    let deadline = std::time::Instant::now() + WAIT;
+    while written.load(Ordering::Relaxed) < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer did not get going"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     let rig = Rig::start(etcd, Setup::new("/reg/")).await;
     let state = rig.wait("watching", |s| s.phase == Phase::Watching).await;
     stop.store(true, Ordering::Relaxed);

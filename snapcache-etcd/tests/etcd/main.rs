@@ -4,6 +4,8 @@
 
 mod common;
 
+mod auth;
+
 mod differential;
 mod faults;
 mod initial_list;

@@ -292,12 +292,14 @@ impl SyncClientBuilder {
         let (state_tx, state) = watch::channel(ClientState::default());
         let store = Arc::new(Mutex::new(Store::new(self.keep_map)));
         let (stop_tx, stop) = watch::channel(false);
+        let (reconnect_tx, reconnect) = watch::channel(0);
         let runner = session::Runner {
             config: self,
             handler: Box::new(handler),
             store: store.clone(),
             state: state_tx,
             stop,
+            reconnect,
             position: None,
         };
         let task = tokio::spawn(runner.run());
@@ -305,8 +307,20 @@ impl SyncClientBuilder {
             state,
             store,
             stop: stop_tx,
+            reconnect: reconnect_tx,
             task: Mutex::new(Some(task)),
         }
+    }
+}
+
+/// Asks a client to reconnect (see [`SyncClient::reconnect`]). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Reconnecter(watch::Sender<u64>);
+
+impl Reconnecter {
+    /// Ends the client's current stream; it reconnects and resumes.
+    pub fn reconnect(&self) {
+        self.0.send_modify(|n| *n += 1);
     }
 }
 
@@ -316,6 +330,7 @@ pub struct SyncClient {
     state: watch::Receiver<ClientState>,
     store: Arc<Mutex<Store>>,
     stop: watch::Sender<bool>,
+    reconnect: watch::Sender<u64>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -361,6 +376,17 @@ impl SyncClient {
     /// A copy of the local map (key to value), if the client keeps one.
     pub fn map(&self) -> Option<HashMap<Bytes, Bytes>> {
         self.store.lock().unwrap_or_else(|e| e.into_inner()).map()
+    }
+
+    /// Ends the current stream: the client reconnects (to a server of its list, after its
+    /// backoff), resuming where it was. For rebalancing across servers, and for tests.
+    pub fn reconnect(&self) {
+        self.reconnect.send_modify(|n| *n += 1);
+    }
+
+    /// A handle that can ask this client to [`reconnect`](Self::reconnect) from elsewhere.
+    pub fn reconnecter(&self) -> Reconnecter {
+        Reconnecter(self.reconnect.clone())
     }
 
     /// Stops the client and waits for its task.

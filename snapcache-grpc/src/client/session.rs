@@ -42,6 +42,7 @@ pub(crate) struct Runner {
     pub(crate) store: Arc<Mutex<Store>>,
     pub(crate) state: watch::Sender<ClientState>,
     pub(crate) stop: watch::Receiver<bool>,
+    pub(crate) reconnect: watch::Receiver<u64>,
     /// Set only while the local state is whole (not in the middle of a snapshot).
     pub(crate) position: Option<Position>,
 }
@@ -152,8 +153,11 @@ impl Runner {
         if *stop.borrow() {
             return SessionEnd::Stopped;
         }
+        let mut reconnect = self.reconnect.clone();
+        reconnect.mark_unchanged();
         tokio::select! {
             _ = stop.wait_for(|s| *s) => SessionEnd::Stopped,
+            _ = reconnect.changed() => SessionEnd::Failed("reconnection asked for".into()),
             r = self.stream(server, got_going) => match r {
                 Ok(()) => SessionEnd::Failed("the server closed the stream without a reason".into()),
                 Err(why) => SessionEnd::Failed(why),

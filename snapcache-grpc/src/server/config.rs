@@ -38,15 +38,16 @@ pub struct ServerConfig {
     pub resume_window: Duration,
     /// At most this many breadcrumbs are kept for resuming clients (default 100,000).
     pub resume_window_breadcrumbs: usize,
-    /// A snapshot encoding is reused by clients that start up to this long after it began
-    /// (default 1 s; they then catch up with deltas).
+    /// A snapshot encoding is reused by the clients that start while its breadcrumb is the
+    /// newest, and by those that start up to this long after it began even if the cache has
+    /// moved on (default 1 s; they then catch up with deltas).
     pub snapshot_reuse: Duration,
     /// Raw (uncompressed) bytes of key/values per snapshot chunk (default 256 KiB).
     pub snapshot_chunk_bytes: usize,
     /// zstd level of snapshot chunks (default 1).
     pub snapshot_zstd_level: i32,
     /// Deltas of several breadcrumbs are coalesced into one message up to about this size
-    /// (default 1 MiB; a single breadcrumb bigger than that is still sent whole).
+    /// (default 256 KiB; a single breadcrumb bigger than that is still sent whole).
     pub max_message_bytes: usize,
     /// The largest request accepted (default 1 MiB, Typha's inbound cap).
     pub max_request_bytes: usize,
@@ -77,7 +78,7 @@ impl Default for ServerConfig {
             snapshot_reuse: Duration::from_secs(1),
             snapshot_chunk_bytes: 256 << 10,
             snapshot_zstd_level: 1,
-            max_message_bytes: 1 << 20,
+            max_message_bytes: 256 << 10,
             max_request_bytes: 1 << 20,
             keepalive_interval: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),

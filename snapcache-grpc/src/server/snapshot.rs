@@ -78,9 +78,9 @@ pub(crate) struct SnapshotSlot {
 }
 
 impl SnapshotSlot {
-    /// A snapshot for a client starting now: the current encoding if it is fresh and its
-    /// breadcrumb still alive (a reuse), else a new encoding of the journal's newest entry,
-    /// started in the background. Returns the encoding and the entry the client starts at.
+    /// A snapshot for a client starting now: the current encoding if its breadcrumb is still
+    /// the newest or it began less than `reuse_for` ago (a reuse), else a new encoding of the
+    /// journal's newest entry, started in the background. Returns the encoding and the entry the client starts at.
     pub(crate) fn get(
         &self,
         journal: &Journal,
@@ -92,15 +92,19 @@ impl SnapshotSlot {
         let slot = &mut slots[compression as usize];
         // Seeded bug: no sharing, one encoding per client.
         let share = !crate::seeded::active("snapshot_per_client");
+        let newest = journal.newest();
         if let Some(snap) = slot.as_ref().filter(|_| share) {
-            if snap.started.elapsed() <= settings.reuse_for {
+            // Reused while its breadcrumb is the newest (an idle cache: one encoding however
+            // long the herd takes to arrive), or for `reuse_for` after it began (the clients
+            // then catch up with deltas).
+            if snap.seq == newest.seq() || snap.started.elapsed() <= settings.reuse_for {
                 if let Some(entry) = snap.entry.upgrade() {
                     stats.count_snapshot_reused();
                     return (snap.clone(), entry);
                 }
             }
         }
-        let entry = journal.newest();
+        let entry = newest;
         let snap = Arc::new(SharedSnapshot {
             seq: entry.seq(),
             status: entry.crumb.sync_status,

@@ -58,8 +58,13 @@ pub async fn serve_on(
 
 /// A client builder for `server` with short backoff.
 pub fn client(server: &ServerHandle) -> SyncClientBuilder {
+    client_at(server.local_addr())
+}
+
+/// A client builder for a server at `addr` (a proxy, say) with short backoff.
+pub fn client_at(addr: std::net::SocketAddr) -> SyncClientBuilder {
     SyncClient::builder()
-        .server(server.local_addr().to_string())
+        .server(addr.to_string())
         .cache_name("default")
         .client_name("test")
         .backoff(Duration::from_millis(20), Duration::from_millis(200))
