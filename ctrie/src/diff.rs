@@ -9,8 +9,8 @@ use std::collections::hash_map::RandomState;
 
 use crate::iter::Iter;
 use crate::map::Ctrie;
+use crate::raw::diff::{RawDiff, RawDiffItem};
 use crate::raw::Invariant;
-use crate::raw_diff::{RawDiff, RawDiffItem};
 use crate::snapshot::Snapshot;
 use crate::sync::Arc;
 

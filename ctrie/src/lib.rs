@@ -121,14 +121,6 @@ mod diff;
 mod iter;
 mod map;
 mod raw;
-// Raw modules of the facade's features, declared here rather than in `raw/mod.rs` (which the
-// reclamation rewrite owns); they use only `raw::node` accessors and `RawCtrie::gcas_read` on
-// read-only tries.
-#[path = "raw/diff.rs"]
-mod raw_diff;
-#[cfg(feature = "rayon")]
-#[path = "raw/split.rs"]
-mod raw_split;
 #[cfg(feature = "rayon")]
 mod rayon;
 #[cfg(feature = "serde")]

@@ -23,8 +23,8 @@ use core::ops::ControlFlow;
 use rayon::iter::plumbing::{bridge_unindexed, Folder, UnindexedConsumer, UnindexedProducer};
 use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
+use crate::raw::split::Pieces;
 use crate::raw::Invariant;
-use crate::raw_split::Pieces;
 use crate::set::SetSnapshot;
 use crate::snapshot::Snapshot;
 

@@ -111,7 +111,7 @@ impl<K, V> Lineage<K, V> {
                         lineage: self.clone(),
                         // SAFETY: from `Box::into_raw`.
                         era: unsafe { NonNull::new_unchecked(era) },
-                    })
+                    });
                 }
                 Err(h) => head = h,
             }
@@ -262,7 +262,10 @@ impl<K, V> Drop for Lineage<K, V> {
         while !era.is_null() {
             // SAFETY: exclusively ours now (see above).
             unsafe {
-                debug_assert!((*era).done.load(Ordering::Relaxed), "an era outlived its handles");
+                debug_assert!(
+                    (*era).done.load(Ordering::Relaxed),
+                    "an era outlived its handles"
+                );
                 let next = (*era).next.load(Ordering::Relaxed);
                 drop(Box::from_raw(era));
                 era = next;

@@ -11,12 +11,16 @@
 //! * `build.rs`: pure constructions of new nodes from old ones (insertedAt, updatedAt,
 //!   removedAt, renewed, toCompressed, toContracted, dual, L-node updates);
 //! * `ops.rs`: lookup, insert, remove, clean and cleanParent;
-//! * `iter.rs`: iteration and (cached) size over read-only snapshots.
+//! * `iter.rs`: iteration and (cached) size over read-only snapshots;
+//! * `diff.rs`: the lock-step walk of two read-only tries behind `Snapshot::diff`;
+//! * `split.rs` (feature `rayon`): splitting a read-only trie into subtrees for parallel
+//!   iteration.
 //!
 //! A [`RawCtrie`] is either *writable* (the live trie or a writable snapshot) or *read-only*
 //! (a read-only snapshot, whose root never changes).
 
 pub(crate) mod build;
+pub(crate) mod diff;
 pub(crate) mod era;
 pub(crate) mod gcas;
 #[cfg(test)]
@@ -28,6 +32,8 @@ pub(crate) mod rdcss;
 pub(crate) mod reclaim;
 pub(crate) mod settle;
 pub(crate) mod shadow;
+#[cfg(feature = "rayon")]
+pub(crate) mod split;
 
 use core::marker::PhantomData;
 
@@ -37,7 +43,6 @@ use self::era::{EraRef, Lineage};
 use self::node::{CNode, INode, Main};
 use self::settle::Job;
 use crate::sync::{next_generation, Arc, AtomicPtr, Ordering};
-
 
 /// The variance marker of every type that stores `K`/`V` into shared state or hands them out of
 /// it: *invariant* in both. Writes take `K`/`V` through `&self` (`insert(&self, ..)`) and their

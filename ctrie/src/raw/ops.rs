@@ -508,7 +508,8 @@ impl<K, V> RawCtrie<K, V> {
                 txn.begin();
                 txn.drop_branch(b);
                 txn.drop_node(Retired::main(tomb));
-                let n = build::updated_contracted((*parent).gen, cn, pos, Branch::snode(sn), lev - W);
+                let n =
+                    build::updated_contracted((*parent).gen, cn, pos, Branch::snode(sn), lev - W);
                 if self.gcas(parent, pm, n, txn, guard) {
                     return;
                 }

@@ -313,7 +313,10 @@ pub(crate) unsafe fn free_later<K, V>(nodes: &[Retired<K, V>], guard: &Guard) {
 struct NoChildren;
 impl<K, V> Extend<Retired<K, V>> for NoChildren {
     fn extend<T: IntoIterator<Item = Retired<K, V>>>(&mut self, iter: T) {
-        debug_assert!(iter.into_iter().next().is_none(), "a shallow free has no children");
+        debug_assert!(
+            iter.into_iter().next().is_none(),
+            "a shallow free has no children"
+        );
     }
 }
 

@@ -13,7 +13,12 @@ pub(crate) enum Node<K, V> {
 ///
 /// # Safety
 /// The nodes are allocated.
-pub(crate) unsafe fn on_commit<K, V>(_i: *mut INode<K, V>, _old: *mut Main<K, V>, _new: *mut Main<K, V>) {}
+pub(crate) unsafe fn on_commit<K, V>(
+    _i: *mut INode<K, V>,
+    _old: *mut Main<K, V>,
+    _new: *mut Main<K, V>,
+) {
+}
 
 /// A node is about to be freed.
 ///
