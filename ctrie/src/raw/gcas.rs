@@ -18,6 +18,7 @@ use crossbeam_epoch::Guard;
 
 use super::node::{INode, Main};
 use super::reclaim::{discard_target, Txn};
+use super::shadow;
 use super::RawCtrie;
 use crate::sync::{fence, Ordering};
 
@@ -96,18 +97,26 @@ impl<K, V> RawCtrie<K, V> {
                 // Seeded bug (ci/mutants.sh): commit without noticing snapshots.
                 let same_gen = (*root).gen == (*i).gen || cfg!(ctrie_mutant = "gcas_no_gen_check");
                 if same_gen && !self.read_only {
-                    // AcqRel: Release publishes the decision, Acquire orders us after a rival
-                    // decision if we lose. Acquire on failure: we reread `prev` next.
-                    if (*m)
-                        .prev
-                        .compare_exchange(
-                            prev,
-                            core::ptr::null_mut(),
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        )
-                        .is_ok()
-                    {
+                    // The decision and the debug oracle's record of it are one step (a no-op
+                    // wrapper in release builds).
+                    let committed = shadow::decide(|| {
+                        // AcqRel: Release publishes the decision, Acquire orders us after a
+                        // rival decision if we lose. Acquire on failure: we reread `prev` next.
+                        let ok = (*m)
+                            .prev
+                            .compare_exchange(
+                                prev,
+                                core::ptr::null_mut(),
+                                Ordering::AcqRel,
+                                Ordering::Acquire,
+                            )
+                            .is_ok();
+                        if ok {
+                            shadow::on_commit(i, prev, m);
+                        }
+                        ok
+                    });
+                    if committed {
                         return m;
                     }
                 } else {

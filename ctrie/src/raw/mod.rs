@@ -79,6 +79,7 @@ impl<K, V> RawCtrie<K, V> {
     pub(crate) fn new() -> Self {
         let gen = next_generation();
         let root = Self::empty_root(gen);
+        shadow::on_new_root(root);
         RawCtrie::with_root(root, Owner::Live(Lineage::new(gen, None)))
     }
 
@@ -172,8 +173,8 @@ impl<K, V> RawCtrie<K, V> {
         }
         let guard = &crossbeam_epoch::pin();
         // SAFETY: pinned.
+        // (The root pointer's edge to `r` passes to the snapshot.)
         let (r, era) = unsafe { self.freeze_root(guard) };
-        shadow::on_new_root(r);
         RawCtrie::with_root(r, Owner::Frozen(era))
     }
 
@@ -183,14 +184,21 @@ impl<K, V> RawCtrie<K, V> {
         let guard = &crossbeam_epoch::pin();
         // SAFETY: pinned. The era keeps `r`'s main node and everything below it alive.
         unsafe {
-            let (r, era) = match &self.owner {
-                Owner::Frozen(e) => (self.fixed_root(), e.clone()),
-                Owner::Live(_) => self.freeze_root(guard),
+            let (r, era, frozen_here) = match &self.owner {
+                Owner::Frozen(e) => (self.fixed_root(), e.clone(), false),
+                Owner::Live(_) => {
+                    let (r, era) = self.freeze_root(guard);
+                    (r, era, true)
+                }
             };
             let m = self.gcas_read(r, guard);
             let base = next_generation();
             let root = INode::alloc(base, m);
             shadow::on_new_root(root);
+            if frozen_here {
+                // Nothing holds the frozen root itself (the era keeps it allocated).
+                shadow::on_dropped_root(r);
+            }
             RawCtrie::with_root(root, Owner::Live(Lineage::new(base, Some(era))))
         }
     }

@@ -15,6 +15,7 @@
 use core::marker::PhantomData;
 use core::ptr;
 
+use super::shadow;
 use crate::sync::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
@@ -44,6 +45,9 @@ pub(crate) struct Main<K, V> {
     pub(crate) prev: AtomicPtr<Main<K, V>>,
     /// The generation of the commit that published it (the generation of its I-node).
     pub(crate) birth: Gen,
+    /// The debug oracle's reference count (`shadow.rs`).
+    #[cfg(debug_assertions)]
+    pub(crate) shadow: std::sync::atomic::AtomicUsize,
     pub(crate) kind: Kind,
     /// C-node: the bitmap. L-node: the number of entries. T-node: unused.
     pub(crate) aux: u32,
@@ -85,6 +89,12 @@ pub(crate) struct INode<K, V> {
     /// created for.
     pub(crate) gen: Gen,
     pub(crate) main: AtomicPtr<Main<K, V>>,
+    /// The debug oracle's reference count, and the main node it last saw committed here
+    /// (`shadow.rs`).
+    #[cfg(debug_assertions)]
+    pub(crate) shadow: std::sync::atomic::AtomicUsize,
+    #[cfg(debug_assertions)]
+    pub(crate) shadow_main: std::sync::atomic::AtomicPtr<Main<K, V>>,
 }
 
 /// An immutable key/value pair with the key's full hash.
@@ -93,6 +103,9 @@ pub(crate) struct SNode<K, V> {
     /// The generation of the commit that published it: set by the insertion that publishes it
     /// (before its GCAS; see `ops.rs`), never changed once published.
     pub(crate) birth: Gen,
+    /// The debug oracle's reference count (`shadow.rs`).
+    #[cfg(debug_assertions)]
+    pub(crate) shadow: std::sync::atomic::AtomicUsize,
     pub(crate) hash: u64,
     pub(crate) key: K,
     pub(crate) value: V,
@@ -214,9 +227,12 @@ fn raw_alloc<T>(layout: Layout) -> *mut T {
 
 impl<K, V> Main<K, V> {
     fn header(birth: Gen, kind: Kind, aux: u32) -> Self {
+        shadow::count_alloc(Some(kind));
         Main {
             prev: AtomicPtr::new(ptr::null_mut()),
             birth,
+            #[cfg(debug_assertions)]
+            shadow: std::sync::atomic::AtomicUsize::new(0),
             kind,
             aux,
             _marker: PhantomData,
@@ -231,6 +247,7 @@ impl<K, V> Main<K, V> {
         // SAFETY: the caller guarantees `m` is a live allocation made here; its header says which
         // layout it was allocated with.
         unsafe {
+            shadow::count_free(Some((*m).kind));
             let layout = match (*m).kind {
                 Kind::CNode => CNode::<K, V>::layout(popcount((*m).aux) as usize),
                 Kind::LNode => LNode::<K, V>::layout((*m).aux as usize),
@@ -459,14 +476,20 @@ impl<K, V> INode<K, V> {
             p.write(INode {
                 gen,
                 main: AtomicPtr::new(main),
+                #[cfg(debug_assertions)]
+                shadow: std::sync::atomic::AtomicUsize::new(0),
+                #[cfg(debug_assertions)]
+                shadow_main: std::sync::atomic::AtomicPtr::new(main),
             })
         };
+        shadow::count_alloc(None);
         p
     }
 
     /// # Safety
     /// `i` was allocated by [`INode::alloc`], is unreachable and will not be accessed again.
     pub(crate) unsafe fn free_shell(i: *mut INode<K, V>) {
+        shadow::count_free(None);
         // SAFETY: per the contract; I-nodes own no drop glue besides their allocation.
         unsafe { dealloc(i.cast(), Layout::new::<INode<K, V>>()) }
     }
@@ -480,11 +503,14 @@ impl<K, V> SNode<K, V> {
         unsafe {
             p.write(SNode {
                 birth: 0,
+                #[cfg(debug_assertions)]
+                shadow: std::sync::atomic::AtomicUsize::new(0),
                 hash,
                 key,
                 value,
             })
         };
+        shadow::count_snode_alloc();
         p
     }
 
@@ -495,6 +521,7 @@ impl<K, V> SNode<K, V> {
     pub(crate) unsafe fn destroy(s: *mut SNode<K, V>) {
         // SAFETY: per the contract, we are the last user: drop the contents in place, then free.
         unsafe {
+            shadow::count_snode_free();
             ptr::drop_in_place(s);
             dealloc(s.cast(), Layout::new::<SNode<K, V>>());
         }

@@ -389,7 +389,7 @@ impl<K, V> Txn<K, V> {
         self.fresh.clear();
         // SAFETY: per the contract: everything named was reachable while pinned.
         unsafe {
-            shadow::on_commit(i, old, new);
+            let _ = new; // recorded by the oracle at the decision (`gcas.rs`)
             let death = (*i).gen;
             let mut removed: SmallVec<[Retired<K, V>; 8]> = SmallVec::new();
             removed.push(Retired::main(old));
