@@ -138,3 +138,12 @@ pub use crate::rayon::{ParIter, SetParIter};
 pub use crate::set::{CtrieSet, CtrieSetRef, SetIter, SetSnapshot};
 pub use crate::snapshot::Snapshot;
 pub use crossbeam_epoch::{pin, Guard};
+
+/// Test support, debug builds only (not part of the API): the debug oracle's census of nodes
+/// allocated per kind (I-, C-, T-, L-, S-nodes), nodes reachable from some trie, snapshot or
+/// fork, and eras allocated. See `tests/garbage.rs`.
+#[cfg(debug_assertions)]
+#[doc(hidden)]
+pub fn __census() -> ([usize; 5], usize, usize) {
+    raw::shadow::census()
+}

@@ -14,6 +14,7 @@ use smallvec::SmallVec;
 use super::node::{Gen, INode};
 use super::reclaim::{free_later, retire, Retired};
 use super::settle::Job;
+use super::shadow;
 use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// The history of one writable trie (see `reclaim.rs`).
@@ -81,6 +82,7 @@ impl<K, V> Lineage<K, V> {
     /// Registers era `gen` (N2). `None` if a newer era is already registered: the root has left
     /// `gen`, so the caller's RDCSS would fail; it starts over.
     pub(crate) fn register(self: &Arc<Self>, gen: Gen) -> Option<EraRef<K, V>> {
+        shadow::count_era(true);
         let era = Box::into_raw(Box::new(Era {
             gen,
             refs: AtomicUsize::new(1),
@@ -95,7 +97,7 @@ impl<K, V> Lineage<K, V> {
             // being unlinked, and a registering thread is pinned (by its caller).
             if !head.is_null() && unsafe { (*head).gen } > gen {
                 // SAFETY: never published.
-                drop(unsafe { Box::from_raw(era) });
+                unsafe { Era::free(era) };
                 return None;
             }
             // SAFETY: `era` is ours until the CAS publishes it. Relaxed: published by the CAS.
@@ -243,7 +245,7 @@ impl<K, V> Lineage<K, V> {
                     let dead = SendEra(era);
                     retire(guard, move || {
                         let dead = dead;
-                        drop(Box::from_raw(dead.0));
+                        Era::free(dead.0);
                     });
                 } else {
                     pred = era;
@@ -267,7 +269,7 @@ impl<K, V> Drop for Lineage<K, V> {
                     "an era outlived its handles"
                 );
                 let next = (*era).next.load(Ordering::Relaxed);
-                drop(Box::from_raw(era));
+                Era::free(era);
                 era = next;
             }
         }
@@ -275,6 +277,14 @@ impl<K, V> Drop for Lineage<K, V> {
 }
 
 impl<K, V> Era<K, V> {
+    /// # Safety
+    /// `era` came from `register` and nobody can reach it any more.
+    unsafe fn free(era: *mut Era<K, V>) {
+        shadow::count_era(false);
+        // SAFETY: per the contract.
+        drop(unsafe { Box::from_raw(era) });
+    }
+
     /// Whether the era may still take attachments (a hint: [`Era::attach`] decides).
     pub(crate) fn accepts(&self) -> bool {
         // Relaxed: only a hint to spare an allocation; the CAS in `attach` decides.

@@ -68,6 +68,8 @@ mod off {
     #[inline(always)]
     pub(crate) fn count_free(_: Option<Kind>) {}
     #[inline(always)]
+    pub(crate) fn count_era(_: bool) {}
+    #[inline(always)]
     pub(crate) fn count_snode_alloc() {}
     #[inline(always)]
     pub(crate) fn count_snode_free() {}
@@ -109,6 +111,17 @@ mod imp {
     static LIVE: [AtomicUsize; 5] = [const { AtomicUsize::new(0) }; 5];
     /// Nodes attached (reachable from some trie, snapshot or fork), all kinds.
     static ATTACHED: AtomicUsize = AtomicUsize::new(0);
+    /// Eras allocated and not yet freed.
+    static ERAS: AtomicUsize = AtomicUsize::new(0);
+
+    /// An era was allocated (`true`) or freed.
+    pub(crate) fn count_era(alloc: bool) {
+        if alloc {
+            ERAS.fetch_add(1, SeqCst);
+        } else {
+            ERAS.fetch_sub(1, SeqCst);
+        }
+    }
 
     fn slot(kind: Option<Kind>) -> usize {
         match kind {
@@ -141,12 +154,14 @@ mod imp {
         assert_ne!(before, 0, "ctrie oracle: more S-nodes freed than allocated");
     }
 
-    /// Allocated nodes per kind (I, C, T, L, S), and how many of all kinds are reachable.
-    pub(crate) fn census() -> ([usize; 5], usize) {
+    /// Allocated nodes per kind (I, C, T, L, S), how many of all kinds are reachable, and how
+    /// many eras are allocated.
+    pub(crate) fn census() -> ([usize; 5], usize, usize) {
         let _l = lock();
         (
             core::array::from_fn(|k| LIVE[k].load(SeqCst)),
             ATTACHED.load(SeqCst),
+            ERAS.load(SeqCst),
         )
     }
 
