@@ -8,6 +8,7 @@ pub mod fanout;
 pub mod maps;
 pub mod snapshot_loop;
 pub mod suite;
+pub mod targets;
 pub mod whole;
 pub mod workload;
 

@@ -54,11 +54,79 @@ fn map() -> Map {
     Ctrie::with_hasher(Identity)
 }
 
-/// Drives reclamation on the (by now only) thread. Whatever is still queued when the model ends
-/// is run when loom drops the default collector, before its leak check.
+/// Drives reclamation until the debug oracle sees no unreachable node left (at most 32 rounds).
+/// Every model ends with all of its reclamation done while its threads are alive
+/// ([`Kept::finish`]): loom then explores it too, and nothing is left for loom's teardown, where
+/// a deferred function could not even pin. Chains of deferred work (a fork's tree, then the era
+/// it reserved, then the era's unlinking) take a few rounds each.
 fn flush() {
-    for _ in 0..4 {
+    for _ in 0..32 {
         ctrie::pin().flush();
+        let (live, reachable, _) = ctrie::__census();
+        if live.iter().sum::<usize>() == reachable {
+            return;
+        }
+    }
+}
+
+/// A model thread that stays alive, unpinned, after its work, until [`Kept::finish`]: under
+/// loom, crossbeam-epoch stops advancing its epoch once a model thread has finished (its
+/// participant is only unregistered when loom tears the execution down), so a model whose
+/// reclamation must run to the end keeps its threads alive until then. They wait blocked on
+/// a channel, not spinning: a blocked thread adds no interleavings to the model. A deferred
+/// function queued by a thread stays in that thread's own bag until it flushes, so the end of
+/// a model has both threads flush in turn until nothing is left.
+struct Kept {
+    done: loom::sync::mpsc::Receiver<()>,
+    commands: loom::sync::mpsc::Sender<bool>,
+    handle: thread::JoinHandle<()>,
+}
+
+fn keep(f: impl FnOnce() + Send + 'static) -> Kept {
+    let (done_tx, done) = loom::sync::mpsc::channel();
+    let (commands, commands_rx) = loom::sync::mpsc::channel::<bool>();
+    let handle = thread::spawn(move || {
+        f();
+        // Hand this thread's deferred work (queued in its own bag) to the others.
+        ctrie::pin().flush();
+        done_tx.send(()).unwrap();
+        // `true`: flush once more and report; `false`: the model is over.
+        while commands_rx.recv().unwrap() {
+            ctrie::pin().flush();
+            done_tx.send(()).unwrap();
+        }
+    });
+    Kept {
+        done,
+        commands,
+        handle,
+    }
+}
+
+impl Kept {
+    /// Waits until the thread's work is done.
+    fn wait(&self) {
+        self.done.recv().unwrap();
+    }
+
+    /// Runs the model's remaining reclamation on both threads until nothing is left (every
+    /// trie and snapshot of the model must be dropped by then), then lets the thread end.
+    /// (Call [`Kept::wait`] first.)
+    fn finish(self) {
+        for _ in 0..64 {
+            ctrie::pin().flush();
+            self.commands.send(true).unwrap();
+            self.done.recv().unwrap();
+            if ctrie::__census() == ([0; 5], 0, 0) {
+                self.commands.send(false).unwrap();
+                self.handle.join().unwrap();
+                return;
+            }
+        }
+        panic!(
+            "reclamation did not finish in 64 rounds: (nodes per kind, reachable, eras) = {:?}",
+            ctrie::__census()
+        );
     }
 }
 
@@ -77,15 +145,15 @@ fn concurrent_inserts_into_one_cnode() {
         let m = Arc::new(map());
         let t = {
             let m = m.clone();
-            thread::spawn(move || assert_eq!(m.pin().insert(1, 10), None))
+            keep(move || assert_eq!(m.pin().insert(1, 10), None))
         };
         assert_eq!(m.pin().insert(2, 20), None);
-        t.join().unwrap();
+        t.wait();
         assert_eq!(m.pin().get(&1), Some(&10));
         assert_eq!(m.pin().get(&2), Some(&20));
         assert_eq!(m.len(), 2);
         drop(m);
-        flush();
+        t.finish();
     });
 }
 
@@ -99,10 +167,10 @@ fn insert_vs_remove_with_contraction_and_clean_parent() {
         m.pin().insert(32, 32);
         let t = {
             let m = m.clone();
-            thread::spawn(move || assert_eq!(m.pin().remove(&0), Some(&0)))
+            keep(move || assert_eq!(m.pin().remove(&0), Some(&0)))
         };
         assert_eq!(m.pin().insert(64, 64), None);
-        t.join().unwrap();
+        t.wait();
         let r = m.pin();
         assert_eq!(r.get(&0), None);
         assert_eq!(r.get(&32), Some(&32));
@@ -110,7 +178,7 @@ fn insert_vs_remove_with_contraction_and_clean_parent() {
         drop(r);
         assert_eq!(m.len(), 2);
         drop(m);
-        flush();
+        t.finish();
     });
 }
 
@@ -121,14 +189,14 @@ fn write_racing_a_read_only_snapshot_is_all_or_nothing() {
         m.pin().insert(1, 1);
         let t = {
             let m = m.clone();
-            thread::spawn(move || {
+            keep(move || {
                 m.pin().insert(1, 2);
                 m.pin().insert(33, 3); // same root slot: a deeper write
             })
         };
         let snap = m.read_only_snapshot();
         let first = (snap.get(&1).copied(), snap.get(&33).copied());
-        t.join().unwrap();
+        t.wait();
         // The snapshot saw a prefix of the writer's two writes, and never changes afterwards.
         assert!(
             matches!(
@@ -143,7 +211,7 @@ fn write_racing_a_read_only_snapshot_is_all_or_nothing() {
         assert_eq!(m.pin().get(&33), Some(&3));
         drop(snap);
         drop(m);
-        flush();
+        t.finish();
     });
 }
 
@@ -155,11 +223,11 @@ fn snapshot_racing_clear() {
         m.pin().insert(2, 2);
         let t = {
             let m = m.clone();
-            thread::spawn(move || m.clear())
+            keep(move || m.clear())
         };
         let snap = m.read_only_snapshot();
         let w = m.snapshot();
-        t.join().unwrap();
+        t.wait();
         assert!(
             snap.len() == 2 || snap.is_empty(),
             "a snapshot saw half a clear"
@@ -167,7 +235,7 @@ fn snapshot_racing_clear() {
         assert!(w.len() == 2 || w.is_empty());
         assert!(m.is_empty());
         drop((snap, w, m));
-        flush();
+        t.finish();
     });
 }
 
@@ -179,10 +247,10 @@ fn lnode_insert_and_remove_race() {
         m.pin().insert(2, 2); // an L-node below a chain of single-slot C-nodes
         let t = {
             let m = m.clone();
-            thread::spawn(move || assert_eq!(m.pin().remove(&1), Some(&1)))
+            keep(move || assert_eq!(m.pin().remove(&1), Some(&1)))
         };
         assert_eq!(m.pin().insert(3, 3), None);
-        t.join().unwrap();
+        t.wait();
         let r = m.pin();
         assert_eq!(
             (r.get(&1), r.get(&2), r.get(&3)),
@@ -190,7 +258,7 @@ fn lnode_insert_and_remove_race() {
         );
         drop(r);
         drop(m);
-        flush();
+        t.finish();
     });
 }
 
@@ -202,22 +270,6 @@ impl Drop for Counted {
     }
 }
 
-/// A latch: crossbeam-epoch under loom stops advancing its epoch once a model thread has
-/// *finished* (its participant is only unregistered when loom tears the execution down), so
-/// threads whose garbage a model wants to see collected stay alive, unpinned, until told.
-#[derive(Clone, Default)]
-struct Latch(Arc<loom::sync::atomic::AtomicBool>);
-impl Latch {
-    fn open(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-    fn wait(&self) {
-        while !self.0.load(Ordering::SeqCst) {
-            thread::yield_now();
-        }
-    }
-}
-
 #[test]
 fn reclamation_with_a_pinned_reader_and_a_live_snapshot() {
     model(|| {
@@ -225,20 +277,14 @@ fn reclamation_with_a_pinned_reader_and_a_live_snapshot() {
         let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
         m.pin().insert(1, Counted(drops.clone(), 1));
         let snap = m.read_only_snapshot();
-        let (read, done) = (Latch::default(), Latch::default());
         let reader = {
-            let (m, read, done) = (m.clone(), read.clone(), done.clone());
-            thread::spawn(move || {
-                {
-                    let r = m.pin();
-                    // Whatever it finds stays readable while pinned, however reclamation runs.
-                    if let Some(v) = r.get(&1) {
-                        assert!(v.1 == 1 || v.1 == 2);
-                    }
+            let m = m.clone();
+            keep(move || {
+                let r = m.pin();
+                // Whatever it finds stays readable while pinned, however reclamation runs.
+                if let Some(v) = r.get(&1) {
+                    assert!(v.1 == 1 || v.1 == 2);
                 }
-                drop(m);
-                read.open();
-                done.wait();
             })
         };
         m.pin().insert(1, Counted(drops.clone(), 2));
@@ -250,16 +296,111 @@ fn reclamation_with_a_pinned_reader_and_a_live_snapshot() {
             drops.load(Ordering::SeqCst) <= 1,
             "the snapshot's value was dropped"
         );
-        read.wait();
+        reader.wait();
         drop(snap);
         drop(m);
-        flush();
+        reader.finish();
         assert_eq!(
             drops.load(Ordering::SeqCst),
             2,
             "each value dropped exactly once"
         );
-        done.open();
-        reader.join().unwrap();
+    });
+}
+
+// Generation intervals (ctrie's `reclaim.rs`): the races of retirement against the eras that
+// snapshots and forks register. Debug assertions are on (run.sh), so the debug oracle checks
+// every free against exact shadow counts, in every interleaving.
+
+/// A commit on the root racing `freeze_root`: the snapshot's era must be registered before its
+/// RDCSS, or the write that follows it in the new generation retires (and frees) the root's old
+/// main node, which the snapshot still reads.
+#[test]
+fn root_commit_racing_freeze_root() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
+        m.pin().insert(1, Counted(drops.clone(), 1));
+        let (taken, taken_rx) = loom::sync::mpsc::channel::<()>();
+        let writer = {
+            let (m, drops) = (m.clone(), drops.clone());
+            keep(move || {
+                // A root-level write: it replaces the root's C-node.
+                m.pin().insert(2, Counted(drops.clone(), 2));
+                taken_rx.recv().unwrap();
+                flush();
+            })
+        };
+        let snap = m.read_only_snapshot();
+        taken.send(()).unwrap();
+        writer.wait();
+        flush();
+        assert_eq!(snap.get(&1).map(|v| v.1), Some(1));
+        let two = snap.get(&2).map(|v| v.1);
+        assert!(two.is_none() || two == Some(2));
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "a live value was dropped");
+        drop(snap);
+        drop(m);
+        writer.finish();
+        assert_eq!(drops.load(Ordering::SeqCst), 2, "each value dropped exactly once");
+    });
+}
+
+/// A write after a snapshot retires the path it copies and attaches it to the snapshot's era,
+/// racing the snapshot's drop (the era's death): each node either goes with the era or is
+/// placed elsewhere, never lost, never freed twice.
+#[test]
+fn retire_attaching_to_a_snapshot_racing_its_drop() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
+        m.pin().insert(1, Counted(drops.clone(), 1));
+        m.pin().insert(33, Counted(drops.clone(), 33)); // same root slot: one level down
+        let snap = m.read_only_snapshot();
+        let writer = {
+            let (m, drops) = (m.clone(), drops.clone());
+            keep(move || {
+                // Renews the path below the root, retiring nodes born before the snapshot.
+                m.pin().insert(33, Counted(drops.clone(), 34));
+                flush();
+            })
+        };
+        assert_eq!(snap.get(&33).map(|v| v.1), Some(33));
+        drop(snap);
+        writer.wait();
+        flush();
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "only the replaced value goes");
+        assert_eq!(m.pin().get(&33).map(|v| v.1), Some(34));
+        drop(m);
+        writer.finish();
+        assert_eq!(drops.load(Ordering::SeqCst), 3, "each value dropped exactly once");
+    });
+}
+
+/// A writer in a trie racing a writer in its writable snapshot (a fork), both then dropped: the
+/// fork's reservation keeps the shared version alive for the fork, and everything is freed
+/// exactly once.
+#[test]
+fn writers_in_a_trie_and_its_fork() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let t0: Ctrie<u64, Counted, Identity> = Ctrie::with_hasher(Identity);
+        t0.pin().insert(1, Counted(drops.clone(), 1));
+        let t1 = t0.snapshot();
+        let fork_writer = {
+            let drops = drops.clone();
+            keep(move || {
+                t1.pin().insert(1, Counted(drops.clone(), 11));
+                assert_eq!(t1.pin().get(&1).map(|v| v.1), Some(11));
+                drop(t1);
+                flush();
+            })
+        };
+        t0.pin().insert(1, Counted(drops.clone(), 10));
+        assert_eq!(t0.pin().get(&1).map(|v| v.1), Some(10));
+        fork_writer.wait();
+        drop(t0);
+        fork_writer.finish();
+        assert_eq!(drops.load(Ordering::SeqCst), 3, "each value dropped exactly once");
     });
 }

@@ -81,7 +81,7 @@ impl<K, V> Lineage<K, V> {
 
     /// Registers era `gen` (N2). `None` if a newer era is already registered: the root has left
     /// `gen`, so the caller's RDCSS would fail; it starts over.
-    pub(crate) fn register(self: &Arc<Self>, gen: Gen) -> Option<EraRef<K, V>> {
+    pub(crate) fn register(this: &Arc<Self>, gen: Gen) -> Option<EraRef<K, V>> {
         shadow::count_era(true);
         let era = Box::into_raw(Box::new(Era {
             gen,
@@ -91,7 +91,7 @@ impl<K, V> Lineage<K, V> {
             root: AtomicPtr::new(ptr::null_mut()),
             done: AtomicBool::new(false),
         }));
-        let mut head = self.newest();
+        let mut head = this.newest();
         loop {
             // SAFETY: `head` was read from the list; eras are freed only through the epoch after
             // being unlinked, and a registering thread is pinned (by its caller).
@@ -104,13 +104,13 @@ impl<K, V> Lineage<K, V> {
             unsafe { (*era).next.store(head, Ordering::Relaxed) };
             // Release: publishes the era's fields to walkers (N2's ordering chain starts here).
             // Acquire on failure: we read the new head's generation next.
-            match self
+            match this
                 .eras
                 .compare_exchange(head, era, Ordering::Release, Ordering::Acquire)
             {
                 Ok(_) => {
                     return Some(EraRef {
-                        lineage: self.clone(),
+                        lineage: this.clone(),
                         // SAFETY: from `Box::into_raw`.
                         era: unsafe { NonNull::new_unchecked(era) },
                     });

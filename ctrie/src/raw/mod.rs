@@ -132,18 +132,17 @@ impl<K, V> RawCtrie<K, V> {
                 let late = cfg!(ctrie_mutant = "register_after_rdcss");
                 let mut era = None;
                 if !late {
-                    era = match lineage.register((*r).gen) {
+                    era = match Lineage::register(lineage, (*r).gen) {
                         Some(e) => Some(e),
                         None => continue, // the root has moved on: start over
                     };
                 }
                 let renewed = INode::alloc(next_generation(), m);
                 if self.rdcss(r, m, renewed, guard) {
-                    shadow::on_root_swap(r, renewed);
                     let era = match era {
                         Some(e) => e,
                         None => loop {
-                            if let Some(e) = lineage.register((*r).gen) {
+                            if let Some(e) = Lineage::register(lineage, (*r).gen) {
                                 break e;
                             }
                         },
@@ -219,15 +218,18 @@ impl<K, V> RawCtrie<K, V> {
             unreachable!("clearing a read-only trie")
         };
         let guard = &crossbeam_epoch::pin();
-        let gen = next_generation();
-        let fresh = Self::empty_root(gen);
         loop {
             // SAFETY: pinned; on success the old tree has left the live tree.
             unsafe {
                 let r = self.read_root(false, guard);
                 let m = self.gcas_read(r, guard);
+                // A generation drawn after reading the root, so that the lineage's generations
+                // keep increasing (N2) and the old tree's death comes after every era of it: one
+                // drawn before a snapshot that moved the root meanwhile would be older than
+                // that snapshot's era, which would then not protect its part of the old tree.
+                let gen = next_generation();
+                let fresh = Self::empty_root(gen);
                 if self.rdcss(r, m, fresh, guard) {
-                    shadow::on_root_swap(r, fresh);
                     shadow::on_dropped_root(r);
                     // The whole old tree died in the new root's generation (N5); readers may
                     // still be walking it, so the work starts after a grace period.
@@ -235,6 +237,9 @@ impl<K, V> RawCtrie<K, V> {
                     settle::run_later(job, guard);
                     return;
                 }
+                // Never published (the descriptor was aborted): freed at once.
+                Main::free_shell((*fresh).main.load(Ordering::Relaxed));
+                INode::free_shell(fresh);
             }
         }
     }

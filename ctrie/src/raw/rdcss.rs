@@ -15,6 +15,7 @@
 use crossbeam_epoch::Guard;
 
 use super::node::{INode, Main};
+use super::shadow;
 use super::RawCtrie;
 use crate::sync::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use crate::sync::{fence, AtomicU8, Ordering};
@@ -104,17 +105,26 @@ impl<K, V> RawCtrie<K, V> {
                         ABORTED
                     }
                 };
-                // AcqRel: Release publishes the decision; Acquire (also on failure) orders us
-                // after a rival decision we then act on.
-                state = match (*d).state.compare_exchange(
-                    UNDECIDED,
-                    decision,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                ) {
-                    Ok(_) => decision,
-                    Err(actual) => actual,
-                };
+                // The decision and the debug oracle's record of a committed swap are one step
+                // (a no-op wrapper in release builds): the new root gains the root's edge.
+                state = shadow::decide(|| {
+                    // AcqRel: Release publishes the decision; Acquire (also on failure) orders
+                    // us after a rival decision we then act on.
+                    match (*d).state.compare_exchange(
+                        UNDECIDED,
+                        decision,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => {
+                            if decision == COMMITTED {
+                                shadow::on_root_swap((*d).old, (*d).new);
+                            }
+                            decision
+                        }
+                        Err(actual) => actual,
+                    }
+                });
             }
             let target = if state == COMMITTED {
                 (*d).new

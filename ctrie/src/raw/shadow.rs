@@ -16,14 +16,15 @@
 //! shadow already detached) only records its latest main node for when it is attached.
 //!
 //! The counts are `std` atomics even under loom (the oracle is not what loom explores; loom runs
-//! one thread at a time, so they need no modelling). The lock is loom's under loom, because the
-//! commit CAS it guards is a loom operation at which loom may switch threads.
+//! one thread at a time, so they need no modelling). Under loom the lock yields to loom while it
+//! waits, because the commit CAS it guards is a loom operation at which loom may switch threads.
 //!
 //! Release builds compile all of this away.
 
 use super::node::{INode, Main, SNode};
 
 /// A node of any kind.
+#[cfg_attr(not(debug_assertions), allow(dead_code))] // only the oracle reads it
 pub(crate) enum Node<K, V> {
     I(*mut INode<K, V>),
     M(*mut Main<K, V>),
@@ -97,14 +98,31 @@ mod imp {
         LOCK.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Under loom: a spin lock that yields to loom while it waits, so that loom runs the holder
+    /// (which may be switched out at the commit CAS it guards). Not a loom lazy static: the
+    /// oracle also runs while loom tears an execution down (deferred frees), when those are gone.
     #[cfg(ctrie_loom)]
-    loom::lazy_static! {
-        static ref LOCK: loom::sync::Mutex<()> = loom::sync::Mutex::new(());
+    static LOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    #[cfg(ctrie_loom)]
+    pub(crate) struct Held;
+
+    #[cfg(ctrie_loom)]
+    impl Drop for Held {
+        fn drop(&mut self) {
+            LOCKED.store(false, SeqCst);
+        }
     }
 
     #[cfg(ctrie_loom)]
-    fn lock() -> loom::sync::MutexGuard<'static, ()> {
-        LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock() -> Held {
+        while LOCKED
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_err()
+        {
+            loom::thread::yield_now();
+        }
+        Held
     }
 
     /// Allocated and not yet freed, per kind: I-nodes, C-nodes, T-nodes, L-nodes, S-nodes.
@@ -265,11 +283,12 @@ mod imp {
         unsafe { acquire(Node::I(r)) }
     }
 
-    /// The root pointer of a trie moved from `old` to `new` (an RDCSS): `new` gains the edge;
-    /// `old`'s is taken over by a snapshot handle or dropped by the caller
-    /// ([`on_dropped_root`]).
+    /// The root pointer of a trie moved from `old` to `new` (an RDCSS decided, inside
+    /// [`decide`]): `new` gains the edge; `old`'s is taken over by a snapshot handle or dropped
+    /// by the caller ([`on_dropped_root`]).
     pub(crate) fn on_root_swap<K, V>(_old: *mut INode<K, V>, new: *mut INode<K, V>) {
-        on_new_root(new)
+        // SAFETY: `new` is allocated (it is the root now). The lock is held by `decide`.
+        unsafe { acquire(Node::I(new)) }
     }
 
     /// A root edge to `r` went (a trie or snapshot handle dropped, a cleared tree).
