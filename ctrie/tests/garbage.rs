@@ -41,7 +41,11 @@ fn assert_all_freed(what: &str) {
     flush();
     let (live, reachable, eras) = ctrie::__census();
     assert_eq!(live, [0; 5], "{what}: nodes left (I, C, T, L, S)");
-    assert_eq!((reachable, eras), (0, 0), "{what}: reachable nodes, eras left");
+    assert_eq!(
+        (reachable, eras),
+        (0, 0),
+        "{what}: reachable nodes, eras left"
+    );
 }
 
 #[derive(Clone, Copy, Debug)]

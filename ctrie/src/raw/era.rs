@@ -2,9 +2,13 @@
 //! the retired nodes each of them keeps alive (see `reclaim.rs`, N2-N4).
 //!
 //! The era list of a lineage is a singly linked list, newest generation first, pushed on at
-//! the head by registrations (N2) and read by retirements and settlements without locks. Dead
-//! eras are unlinked by one sweeper at a time (a try-lock taken only by deferred functions, never
-//! on an operation's path) and freed through the epoch, since walkers may still stand on them.
+//! the head by registrations (N2) and read by retirements without locks. When an era dies
+//! (its last handle dropped) it takes its garbage and a counted *hold* on the next older live era,
+//! which is where its nodes go (the youngest live era older than it: the eras between are dead),
+//! so placing them never walks the list again and the dead era can be unlinked at once. Dead eras
+//! are unlinked by one thread at a time (a try-lock that nobody waits for): at the head at once,
+//! the rest in a sweep every [`SWEEP_EVERY`] deaths; they are freed through the epoch, since
+//! walkers may still stand on them.
 
 use core::ptr::{self, NonNull};
 
@@ -12,7 +16,7 @@ use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use super::node::{Gen, INode};
-use super::reclaim::{free_later, retire, Retired};
+use super::reclaim::{free_later, retire, NoChildren, Retired};
 use super::settle::Job;
 use super::shadow;
 use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -23,8 +27,10 @@ pub(crate) struct Lineage<K, V> {
     eras: AtomicPtr<Era<K, V>>,
     /// The first generation of this lineage: nodes born before it belong to an ancestor (N4).
     pub(crate) base: Gen,
-    /// Pending requests to unlink dead eras; whoever raises it from zero sweeps (see `sweep`).
-    sweeps: AtomicUsize,
+    /// Dead eras not unlinked yet (see [`Lineage::tidy`]).
+    dead_linked: AtomicUsize,
+    /// The tidier's try-lock: one thread at a time unlinks dead eras.
+    tidying: AtomicBool,
     /// The reservation a fork holds on its origin's history (N4); dropped with the lineage.
     _fork_of: Option<EraRef<K, V>>,
 }
@@ -41,7 +47,7 @@ pub(crate) struct Era<K, V> {
     /// The root I-node its freeze retired, which only this era sees (it was born in this
     /// generation); kept here to spare a batch per snapshot.
     root: AtomicPtr<INode<K, V>>,
-    /// Its nodes have been placed after its death: it may be unlinked.
+    /// Dead, with its garbage taken: it may be unlinked.
     done: AtomicBool,
 }
 
@@ -68,7 +74,8 @@ impl<K, V> Lineage<K, V> {
         Arc::new(Lineage {
             eras: AtomicPtr::new(ptr::null_mut()),
             base,
-            sweeps: AtomicUsize::new(0),
+            dead_linked: AtomicUsize::new(0),
+            tidying: AtomicBool::new(false),
             _fork_of: fork_of,
         })
     }
@@ -184,38 +191,43 @@ impl<K, V> Lineage<K, V> {
         }
     }
 
-    /// Unlinks every era whose nodes have been placed after its death, and frees them after a
-    /// grace period. One sweeper at a time: a request made while another thread sweeps is left to
-    /// it (it scans again before it stops if requests arrived meanwhile).
+    /// Unlinks `era` (dead, its garbage taken) if it is the head and no other thread is
+    /// unlinking; whether it did.
+    ///
+    /// # Safety
+    /// Pinned; `era` is listed.
+    unsafe fn pop_head(&self, era: *mut Era<K, V>) -> bool {
+        // Acquire: see the previous tidier's unlinking.
+        if self.tidying.swap(true, Ordering::Acquire) {
+            return false;
+        }
+        // SAFETY: listed eras are allocated while we are pinned; as the tidier we may unlink.
+        let popped = unsafe {
+            // Acquire: see the next era's fields.
+            let next = (*era).next.load(Ordering::Acquire);
+            // Release/Relaxed: as in `tidy`; failing, someone registered above it.
+            self.eras
+                .compare_exchange(era, next, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+        };
+        // Release: our unlinking happens before the next tidier's.
+        self.tidying.store(false, Ordering::Release);
+        popped
+    }
+
+    /// Unlinks dead eras, if no other thread is doing it: those at the head at once, and all
+    /// of them if `full` (a walk of the list, once every [`SWEEP_EVERY`] deaths). A dead era
+    /// another thread skips stays counted and goes in a later sweep.
     ///
     /// # Safety
     /// Pinned by `guard`.
-    pub(crate) unsafe fn sweep(&self, guard: &Guard) {
-        // AcqRel: the sweeper that sees our request also sees the `done` flag we set before it.
-        if self.sweeps.fetch_add(1, Ordering::AcqRel) != 0 {
+    pub(crate) unsafe fn tidy(&self, full: bool, guard: &Guard) {
+        // Acquire: see the previous tidier's unlinking.
+        if self.tidying.swap(true, Ordering::Acquire) {
             return;
         }
-        loop {
-            // Acquire: see the requests' `done` flags.
-            let seen = self.sweeps.load(Ordering::Acquire);
-            // SAFETY: pinned; only the sweeper changes `next` links of listed eras (registrations
-            // only change the head), so `pred` stays linked while we use it.
-            unsafe { self.unlink_done(guard) };
-            // AcqRel: as above. If more requests came, scan again.
-            if self
-                .sweeps
-                .compare_exchange(seen, 0, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                return;
-            }
-        }
-    }
-
-    /// # Safety
-    /// Pinned by `guard`, and the only sweeper.
-    unsafe fn unlink_done(&self, guard: &Guard) {
-        // SAFETY: per the contract.
+        // SAFETY: pinned; only the tidier changes `next` links of listed eras (registrations
+        // only change the head), so `pred` stays linked while we use it.
         unsafe {
             let mut pred: *mut Era<K, V> = ptr::null_mut();
             let mut era = self.newest();
@@ -241,20 +253,31 @@ impl<K, V> Lineage<K, V> {
                         era = self.newest();
                         continue;
                     }
+                    // Relaxed: a count for deciding when to sweep.
+                    self.dead_linked.fetch_sub(1, Ordering::Relaxed);
                     // Walkers may still stand on it: free it after them.
                     let dead = SendEra(era);
                     retire(guard, move || {
                         let dead = dead;
                         Era::free(dead.0);
                     });
+                } else if !full {
+                    break;
                 } else {
                     pred = era;
                 }
                 era = next;
             }
+            // Release: our unlinking happens before the next tidier's.
+            self.tidying.store(false, Ordering::Release);
         }
     }
 }
+
+/// A full sweep of dead eras runs once this many have died since the last one: the list stays
+/// within the live eras plus this many, and a sweep costs a death about (live eras / this)
+/// steps.
+pub(crate) const SWEEP_EVERY: usize = 32;
 
 impl<K, V> Drop for Lineage<K, V> {
     fn drop(&mut self) {
@@ -330,6 +353,17 @@ impl<K, V> EraRef<K, V> {
         &self.lineage
     }
 
+    /// The era's generation.
+    pub(crate) fn gen(&self) -> Gen {
+        // SAFETY: the era lives while we hold a reference on it.
+        unsafe { self.era.as_ref().gen }
+    }
+
+    /// The era itself (alive while this handle is).
+    pub(crate) fn era(&self) -> *mut Era<K, V> {
+        self.era.as_ptr()
+    }
+
     /// Hands the era the root I-node its freeze retired (born in this generation, so only this
     /// era sees it); it is freed when the era dies.
     pub(crate) fn keep_root(&self, r: *mut INode<K, V>) {
@@ -357,7 +391,8 @@ impl<K, V> Clone for EraRef<K, V> {
 impl<K, V> Drop for EraRef<K, V> {
     fn drop(&mut self) {
         let era = self.era.as_ptr();
-        // SAFETY: the era lives while we hold a reference on it.
+        // SAFETY: the era lives while we hold a reference on it; after its death it stays
+        // listed (hence allocated) until it is marked done below and unlinked.
         unsafe {
             // Release: our reads through the snapshot happen before its settlement.
             if (*era).refs.fetch_sub(1, Ordering::Release) != 1 {
@@ -365,22 +400,58 @@ impl<K, V> Drop for EraRef<K, V> {
             }
             // Acquire: pairs with the other handles' Release decrements (the `Arc` protocol).
             fence(Ordering::Acquire);
+            let guard = &crossbeam_epoch::pin();
             // The era is dead: no attachment succeeds after this swap (N3's race). AcqRel:
             // Acquire sees the attached batches' contents, Release orders the close.
             let garbage = (*era).garbage.swap(closed(), Ordering::AcqRel);
-            let lineage = self.lineage.clone();
-            // Place them again after a grace period: references taken from the snapshot by
-            // readers pinned now (an iterator's entries live as long as its guard) end first.
-            // (Three words: the deferred function needs no allocation.)
-            let guard = &crossbeam_epoch::pin();
-            let era = SendEra(era);
-            retire(guard, move || {
-                let era = era;
-                Job::settle(lineage, era.0, garbage).run()
-            });
+            let root = Era::take_root(era);
+            if garbage.is_null() && self.lineage.pop_head(era) {
+                // The common case (a snapshot dropped before the next one is taken): nothing
+                // attached, and the era was the head, so it is unlinked already. Its root (which
+                // no older era sees) and the era itself are freed after the readers pinned now
+                // (an iterator's entries live as long as its guard), in one deferred function of
+                // two words (no allocation).
+                let (root, dead) = (SendRoot(root), SendEra(era));
+                retire(guard, move || {
+                    let (root, dead) = (root, dead);
+                    if !root.0.is_null() {
+                        Retired::inode(root.0).free(&mut NoChildren);
+                    }
+                    Era::free(dead.0);
+                });
+                return;
+            }
+            // Its nodes go to the youngest live era older than it (the eras between are dead);
+            // a hold keeps that one alive until they are there.
+            let hold = if garbage.is_null() {
+                None
+            } else {
+                // Acquire: see the next era's fields.
+                let next = (*era).next.load(Ordering::Acquire);
+                Era::hold_below(next, (*era).gen + 1, &self.lineage)
+            };
+            // Nothing needs the era itself any more: unlink it.
+            // Release: pairs with the tidier's Acquire load.
+            (*era).done.store(true, Ordering::Release);
+            // Relaxed: a count for deciding when to sweep.
+            let dead = self.lineage.dead_linked.fetch_add(1, Ordering::Relaxed) + 1;
+            self.lineage.tidy(dead >= SWEEP_EVERY, guard);
+            if garbage.is_null() {
+                // Only the frozen root: freed after the readers pinned now.
+                if !root.is_null() {
+                    free_later(&[Retired::inode(root)], guard);
+                }
+            } else {
+                // Place them after a grace period, for the same readers.
+                let job = Job::settle(self.lineage.clone(), garbage, root, hold);
+                retire(guard, move || job.run());
+            }
         }
     }
 }
+
+/// A root I-node moved into a deferred function that frees it.
+struct SendRoot<K, V>(*mut INode<K, V>);
 
 /// An era moved into a deferred function that frees it.
 struct SendEra<K, V>(*mut Era<K, V>);
@@ -389,23 +460,64 @@ impl<K, V> Era<K, V> {
     /// The root I-node its freeze retired, if any (see [`EraRef::keep_root`]).
     ///
     /// # Safety
-    /// The era is dead and this is its settlement.
-    pub(crate) unsafe fn take_root(era: *const Era<K, V>) -> *mut INode<K, V> {
+    /// The era is dead and this is its death.
+    unsafe fn take_root(era: *const Era<K, V>) -> *mut INode<K, V> {
         // Relaxed: stored before the last handle's Release decrement, which the death's Acquire
-        // fence ordered before the deferred settlement. SAFETY: the era is listed.
+        // fence ordered before us. SAFETY: the era is listed.
         unsafe { (*era).root.swap(ptr::null_mut(), Ordering::Relaxed) }
     }
 
-    /// Marks the era settled and asks for it to be unlinked.
+    /// A new handle on `era` unless it has died.
     ///
     /// # Safety
-    /// Its death's placements are complete; pinned by `guard`.
-    pub(crate) unsafe fn settled(era: *const Era<K, V>, lineage: &Lineage<K, V>, guard: &Guard) {
-        // SAFETY: the era is listed (not yet unlinked: it was not done).
-        unsafe {
-            // Release: the sweeper that sees it done unlinks it after our last use of it.
-            (*era).done.store(true, Ordering::Release);
-            lineage.sweep(guard);
+    /// `era` is listed in `lineage` and we are pinned.
+    unsafe fn try_hold(era: *mut Era<K, V>, lineage: &Arc<Lineage<K, V>>) -> Option<EraRef<K, V>> {
+        // SAFETY: listed eras are freed only through the epoch after being unlinked.
+        let refs = unsafe { &(*era).refs };
+        // Relaxed: the era's contents were published by its registration (read through the
+        // list with Acquire); a count that reached zero never rises again.
+        let mut n = refs.load(Ordering::Relaxed);
+        loop {
+            if n == 0 {
+                return None;
+            }
+            // Relaxed: as in `EraRef::clone`.
+            match refs.compare_exchange(n, n + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    return Some(EraRef {
+                        lineage: lineage.clone(),
+                        // SAFETY: listed eras are not null.
+                        era: unsafe { NonNull::new_unchecked(era) },
+                    });
+                }
+                Err(now) => n = now,
+            }
         }
+    }
+
+    /// A hold on the youngest live era of `lineage` older than `gen` (in `lineage`'s list from
+    /// `from` on), if any: where the nodes of a dead era (or of a tree dying in generation
+    /// `gen`) go.
+    ///
+    /// # Safety
+    /// `from` is null or listed in `lineage`, and we are pinned.
+    pub(crate) unsafe fn hold_below(
+        mut from: *mut Era<K, V>,
+        gen: Gen,
+        lineage: &Arc<Lineage<K, V>>,
+    ) -> Option<EraRef<K, V>> {
+        // SAFETY: per the contract; listed eras are freed only through the epoch.
+        unsafe {
+            while !from.is_null() {
+                if (*from).gen < gen {
+                    if let Some(h) = Era::try_hold(from, lineage) {
+                        return Some(h);
+                    }
+                }
+                // Acquire: see the next era's fields.
+                from = (*from).next.load(Ordering::Acquire);
+            }
+        }
+        None
     }
 }

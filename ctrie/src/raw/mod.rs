@@ -122,27 +122,44 @@ impl<K, V> RawCtrie<K, V> {
         let Owner::Live(lineage) = &self.owner else {
             unreachable!("freezing a read-only trie")
         };
+        // Kept across attempts while the root's generation stays the same (a writer that
+        // committed on the root made the RDCSS fail, not another snapshot): the era is still the
+        // right one, and the new root still newer than the old.
+        let mut era: Option<EraRef<K, V>> = None;
+        let mut renewed: *mut INode<K, V> = core::ptr::null_mut();
         loop {
-            // SAFETY: pinned; the root and its main are live while pinned.
+            // SAFETY: pinned; the root and its main are live while pinned. `renewed` is ours
+            // until an RDCSS publishes it.
             unsafe {
                 let r = self.read_root(false, guard);
                 let m = self.gcas_read(r, guard);
+                let gen = (*r).gen;
                 // N2: the era exists before the RDCSS that freezes its generation. (Seeded bug,
                 // ci/mutants.sh: register it after.)
                 let late = cfg!(ctrie_mutant = "register_after_rdcss");
-                let mut era = None;
-                if !late {
-                    era = match Lineage::register(lineage, (*r).gen) {
-                        Some(e) => Some(e),
+                if !late && era.as_ref().is_none_or(|e| e.gen() != gen) {
+                    // The era was never frozen: dropping it unregisters it.
+                    drop(era.take());
+                    if !renewed.is_null() {
+                        // Drawn before this root existed: too old to follow it.
+                        INode::free_shell(renewed);
+                        renewed = core::ptr::null_mut();
+                    }
+                    match Lineage::register(lineage, gen) {
+                        Some(e) => era = Some(e),
                         None => continue, // the root has moved on: start over
-                    };
+                    }
                 }
-                let renewed = INode::alloc(next_generation(), m);
+                if renewed.is_null() {
+                    renewed = INode::alloc(next_generation(), m);
+                } else {
+                    INode::set_unpublished_main(renewed, m);
+                }
                 if self.rdcss(r, m, renewed, guard) {
                     let era = match era {
                         Some(e) => e,
                         None => loop {
-                            if let Some(e) = Lineage::register(lineage, (*r).gen) {
+                            if let Some(e) = Lineage::register(lineage, gen) {
                                 break e;
                             }
                         },
@@ -157,10 +174,12 @@ impl<K, V> RawCtrie<K, V> {
                     }
                     return (r, era);
                 }
-                // Never published: the descriptor was aborted, so no one swung the root to it.
-                INode::free_shell(renewed);
-                // The era was never frozen: dropping it unregisters it.
-                drop(era);
+                // The descriptor was aborted, so no one swung the root to `renewed`: it is
+                // still unpublished, and the next attempt reuses it.
+                if late {
+                    INode::free_shell(renewed);
+                    renewed = core::ptr::null_mut();
+                }
             }
         }
     }

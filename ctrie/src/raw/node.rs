@@ -486,6 +486,20 @@ impl<K, V> INode<K, V> {
         p
     }
 
+    /// Points an I-node that was never published at another main node.
+    ///
+    /// # Safety
+    /// `i` was allocated by [`INode::alloc`] and no other thread has seen it.
+    pub(crate) unsafe fn set_unpublished_main(i: *mut INode<K, V>, main: *mut Main<K, V>) {
+        // SAFETY: per the contract, `i` is ours. Relaxed: it is published later by a Release CAS.
+        unsafe {
+            (*i).main.store(main, Ordering::Relaxed);
+            #[cfg(debug_assertions)]
+            (*i).shadow_main
+                .store(main, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// # Safety
     /// `i` was allocated by [`INode::alloc`], is unreachable and will not be accessed again.
     pub(crate) unsafe fn free_shell(i: *mut INode<K, V>) {

@@ -310,7 +310,7 @@ pub(crate) unsafe fn free_later<K, V>(nodes: &[Retired<K, V>], guard: &Guard) {
 }
 
 /// The children of shallow frees: there are none.
-struct NoChildren;
+pub(crate) struct NoChildren;
 impl<K, V> Extend<Retired<K, V>> for NoChildren {
     fn extend<T: IntoIterator<Item = Retired<K, V>>>(&mut self, iter: T) {
         debug_assert!(

@@ -1,48 +1,62 @@
-//! The deferred work of reclamation: placing the nodes of a dead era among the older eras, and
-//! retiring a whole tree (`clear`, drop) node by node (see `reclaim.rs`, N3, N5, N6).
+//! The deferred work of reclamation: placing the nodes of a dead era, and retiring a whole tree
+//! (`clear`, drop) node by node (see `reclaim.rs`, N3, N5, N6).
 //!
-//! A [`Job`] runs in a deferred function, pinned, and does at most [`FREE_BUDGET`] placements
-//! before it hands the rest on to another deferred function (N6).
+//! A [`Job`] holds the youngest live era that may still need its nodes (a counted hold, taken
+//! when the era died or when the tree job starts): a node born at or before that era's
+//! generation is attached to it, any other is freed (with its children, for a tree). No era list
+//! is walked per node. A job runs in a deferred function, pinned, and does at most
+//! [`FREE_BUDGET`] placements before it hands the rest on to another deferred function (N6).
 
 use core::ptr;
 
 use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
-use super::era::{Batch, Era, Lineage};
+use super::era::{Batch, Era, EraRef, Lineage};
 use super::node::{Gen, INode};
 use super::reclaim::{retire, Retired, FREE_BUDGET};
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 
 /// Placements still to make.
 pub(crate) struct Job<K, V> {
     lineage: Arc<Lineage<K, V>>,
-    /// The dead era being settled, whose nodes go to older eras only; null for a tree.
-    from: *const Era<K, V>,
+    /// Where nodes that an era may still see go; `None`: no live era may (free them all).
+    hold: Option<EraRef<K, V>>,
+    /// For a tree: the hold is looked up when the job first runs, among the eras older than this
+    /// generation (the tree's death).
+    find_hold_below: Option<Gen>,
     /// Batches of the dead era not opened yet.
     batches: *mut Batch<K, V>,
     /// Nodes to place, with their death.
     work: Vec<(Retired<K, V>, Gen)>,
-    /// Attachments collected for one era, sent as one batch.
-    pending: Option<(*mut Era<K, V>, Box<Batch<K, V>>)>,
+    /// Attachments collected for the hold, sent as one batch.
+    pending: Option<Box<Batch<K, V>>>,
 }
 
 /// How many nodes one attachment made by a job carries at most.
 const PENDING_MAX: usize = 64;
 
 impl<K, V> Job<K, V> {
-    /// Settles the death of `era`, whose garbage list was `garbage` when it closed: its root
-    /// I-node (if a freeze retired one) is freed, its batches are placed among older eras.
+    /// Settles the death of an era whose garbage list was `garbage` and whose freeze retired
+    /// `root` (if not null): the root is freed (born in the era's generation, no older era sees
+    /// it), the batches go to `hold` (the youngest live era older than the dead one) or are
+    /// freed.
     pub(crate) fn settle(
         lineage: Arc<Lineage<K, V>>,
-        era: *const Era<K, V>,
         garbage: *mut Batch<K, V>,
+        root: *mut INode<K, V>,
+        hold: Option<EraRef<K, V>>,
     ) -> Self {
+        let mut work = Vec::new();
+        if !root.is_null() {
+            work.push((Retired::inode(root), 0));
+        }
         Job {
             lineage,
-            from: era,
+            hold,
+            find_hold_below: None,
             batches: garbage,
-            work: Vec::new(),
+            work,
             pending: None,
         }
     }
@@ -51,7 +65,8 @@ impl<K, V> Job<K, V> {
     pub(crate) fn tree(lineage: Arc<Lineage<K, V>>, root: *mut INode<K, V>, death: Gen) -> Self {
         Job {
             lineage,
-            from: ptr::null(),
+            hold: None,
+            find_hold_below: Some(death),
             batches: ptr::null_mut(),
             work: vec![(Retired::inode(root).deep(), death)],
             pending: None,
@@ -66,23 +81,19 @@ impl<K, V> Job<K, V> {
     pub(crate) unsafe fn run(mut self) {
         let guard = &crossbeam_epoch::pin();
         let mut budget = FREE_BUDGET;
-        // SAFETY: per the contract; eras read while pinned stay allocated.
+        // SAFETY: per the contract.
         unsafe {
-            if !self.from.is_null() {
-                // The root its freeze retired: born in the era's generation, no older era sees
-                // it. Relaxed: the era's death (an Acquire fence after the last handle's release)
-                // ordered the store before us.
-                let root = Era::take_root(self.from);
-                if !root.is_null() {
-                    Retired::inode(root).free(&mut Children(&mut self.work, 0));
-                    budget -= 1;
-                }
+            if let Some(death) = self.find_hold_below.take() {
+                // The eras alive now that are older than the tree's death: the youngest of them
+                // is the only one that can still see nodes of the tree (those dead meanwhile see
+                // nothing, and eras registered since are at least as young as the death).
+                self.hold = Era::hold_below(self.lineage.newest(), death, &self.lineage);
             }
             loop {
                 if budget == 0 {
-                    self.flush(guard);
-                    // Attachments are all sent: the job holds no era but `from`, which is not
-                    // settled yet, so nothing it points to can be freed before it runs again.
+                    self.flush();
+                    // The job holds no pointer to an era but its hold, which keeps that era
+                    // alive until the job ends.
                     return retire(guard, move || self.run());
                 }
                 let Some((x, death)) = self.work.pop() else {
@@ -96,21 +107,19 @@ impl<K, V> Job<K, V> {
                     continue;
                 };
                 budget -= 1;
-                self.place(x, death, guard);
+                self.place(x, death);
             }
-            self.flush(guard);
-            if !self.from.is_null() {
-                Era::settled(self.from, &self.lineage, guard);
-            }
+            self.flush();
+            // Dropping the hold may kill that era in turn (its own settlement follows).
         }
     }
 
-    /// Attaches `x` to the youngest live era that may see it, or frees it (pushing its children
-    /// if it is retired deep).
+    /// Attaches `x` to the hold if that era may see it, or frees it (pushing its children if it
+    /// is retired deep).
     ///
     /// # Safety
-    /// As [`Job::run`]; pinned by `guard`.
-    unsafe fn place(&mut self, x: Retired<K, V>, death: Gen, guard: &Guard) {
+    /// As [`Job::run`].
+    unsafe fn place(&mut self, x: Retired<K, V>, death: Gen) {
         // SAFETY: per the contract.
         unsafe {
             let birth = x.birth();
@@ -118,61 +127,42 @@ impl<K, V> Job<K, V> {
             if x.is_deep() && birth < self.lineage.base {
                 return;
             }
-            let mut era = if self.from.is_null() {
-                self.lineage.newest()
-            } else {
-                // Acquire: see the older era's fields.
-                (*self.from).next.load(Ordering::Acquire)
-            };
-            while !era.is_null() && (*era).gen >= birth {
-                if (*era).gen < death && (*era).accepts() {
-                    self.attach(era, x, death, guard);
-                    return;
-                }
-                // Acquire: as above.
-                era = (*era).next.load(Ordering::Acquire);
+            match &self.hold {
+                // The hold is older than the node's death (it is older than the dead era, or
+                // than the tree's death), so the node is in its view iff born by then (N0).
+                Some(h) if h.gen() >= birth => self.attach(x, death),
+                _ => x.free(&mut Children(&mut self.work, death)),
             }
-            x.free(&mut Children(&mut self.work, death));
         }
     }
 
-    /// Adds `x` to the attachment collected for `era`, sending the previous one first if it
-    /// was for another era or is full.
-    ///
-    /// # Safety
-    /// Pinned by `guard`; `era` is listed.
-    unsafe fn attach(&mut self, era: *mut Era<K, V>, x: Retired<K, V>, death: Gen, guard: &Guard) {
-        if let Some((e, batch)) = &mut self.pending {
-            if *e == era && batch.death == death && batch.nodes.len() < PENDING_MAX {
+    /// Adds `x` to the attachment collected for the hold, sending the previous one first if it
+    /// is full or for another death.
+    fn attach(&mut self, x: Retired<K, V>, death: Gen) {
+        if let Some(batch) = &mut self.pending {
+            if batch.death == death && batch.nodes.len() < PENDING_MAX {
                 batch.nodes.push(x);
                 return;
             }
         }
-        // SAFETY: forwarded.
-        unsafe { self.flush(guard) };
+        self.flush();
         let mut nodes = SmallVec::new();
         nodes.push(x);
-        self.pending = Some((
-            era,
-            Box::new(Batch {
-                next: ptr::null_mut(),
-                death,
-                nodes,
-            }),
-        ));
+        self.pending = Some(Box::new(Batch {
+            next: ptr::null_mut(),
+            death,
+            nodes,
+        }));
     }
 
-    /// Sends the collected attachment; if its era died meanwhile, its nodes are placed again.
-    ///
-    /// # Safety
-    /// Pinned by `guard` since the attachment was collected.
-    unsafe fn flush(&mut self, _guard: &Guard) {
-        if let Some((era, batch)) = self.pending.take() {
-            // SAFETY: `era` was listed when collected and we have been pinned since.
-            if let Err(batch) = unsafe { Era::attach(era, batch) } {
-                let d = batch.death;
-                self.work.extend(batch.nodes.iter().map(|&x| (x, d)));
-            }
+    /// Sends the collected attachment to the hold.
+    fn flush(&mut self) {
+        if let Some(batch) = self.pending.take() {
+            let hold = self.hold.as_ref().expect("attachments go to the hold");
+            // SAFETY: the era lives while we hold it, so it has not died: the attachment cannot
+            // find it closed.
+            let sent = unsafe { Era::attach(hold.era(), batch) };
+            assert!(sent.is_ok(), "a held era was closed");
         }
     }
 }
