@@ -48,6 +48,9 @@ fn assert_all_freed(what: &str) {
     );
 }
 
+/// A snapshot's entries, sorted.
+type Contents = Vec<(u64, u64)>;
+
 #[derive(Clone, Copy, Debug)]
 enum Order {
     Fifo,
@@ -63,7 +66,7 @@ fn churn(order: Order, seed: u64) {
     let mut rng = Rng::new(seed);
     {
         let map: Ctrie<u64, u64> = Ctrie::new();
-        let mut snaps: Vec<(Snapshot<u64, u64>, Vec<(u64, u64)>)> = Vec::new();
+        let mut snaps: Vec<(Snapshot<u64, u64>, Contents)> = Vec::new();
         let mut model = std::collections::BTreeMap::new();
         for w in 0..writes {
             let k = rng.below(keys);
@@ -224,7 +227,7 @@ fn three_deep_forks_dropped_in_every_order() {
                 v.sort();
                 v
             };
-            let mut tries = vec![Some((t0, None)), Some((t1, Some(s1))), Some((t2, None))];
+            let mut tries = [Some((t0, None)), Some((t1, Some(s1))), Some((t2, None))];
             let contents: Vec<_> = tries
                 .iter()
                 .map(|t| expected(&t.as_ref().unwrap().0))

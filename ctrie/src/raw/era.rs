@@ -63,6 +63,9 @@ fn closed<K, V>() -> *mut Batch<K, V> {
     ptr::dangling_mut::<Batch<K, V>>().map_addr(|a| a | 1)
 }
 
+/// Retired nodes of one commit.
+type Nodes<K, V> = SmallVec<[Retired<K, V>; 8]>;
+
 /// A counted handle on an era: what a read-only snapshot or a fork holds.
 pub(crate) struct EraRef<K, V> {
     lineage: Arc<Lineage<K, V>>,
@@ -151,7 +154,7 @@ impl<K, V> Lineage<K, V> {
             };
             // Born in the generation that removes them: no era can see them (the common case of
             // a write on a path already copied since the last snapshot).
-            let (mut free, mut seen): (SmallVec<[Retired<K, V>; 8]>, SmallVec<[Retired<K, V>; 8]>) =
+            let (mut free, mut seen): (Nodes<K, V>, Nodes<K, V>) =
                 nodes.iter().copied().partition(|&x| x.birth() >= death(x));
             let mut era = self.newest();
             if !seen.is_empty() {
