@@ -114,10 +114,10 @@ fn run<S: BuildHasher + Default + 'static>(ops: Vec<Op>) -> bool {
                 let mut seen = 0;
                 m.retain(|k, v| {
                     seen += 1;
-                    (k + v) % 2 == 1
+                    (u16::from(*k) + u16::from(*v)) % 2 == 1
                 });
                 assert_eq!(seen, model.len(), "the predicate runs once per entry");
-                model.retain(|k, v| (*k + *v) % 2 == 1);
+                model.retain(|k, v| (u16::from(*k) + u16::from(*v)) % 2 == 1);
             }
             Op::Snapshot => {
                 drop(m);

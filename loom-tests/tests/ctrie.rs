@@ -54,13 +54,14 @@ fn map() -> Map {
     Ctrie::with_hasher(Identity)
 }
 
-/// Drives reclamation until the debug oracle sees no unreachable node left (at most 32 rounds).
+/// Drives reclamation until the debug oracle sees no unreachable node left, at most 4 rounds
+/// (every round's atomics are places where loom may preempt, so rounds cost interleavings).
 /// Every model ends with all of its reclamation done while its threads are alive
 /// ([`Kept::finish`]): loom then explores it too, and nothing is left for loom's teardown, where
 /// a deferred function could not even pin. Chains of deferred work (a fork's tree, then the era
 /// it reserved, then the era's unlinking) take a few rounds each.
 fn flush() {
-    for _ in 0..32 {
+    for _ in 0..4 {
         ctrie::pin().flush();
         let (live, reachable, _) = ctrie::__census();
         if live.iter().sum::<usize>() == reachable {
@@ -113,7 +114,7 @@ impl Kept {
     /// trie and snapshot of the model must be dropped by then), then lets the thread end.
     /// (Call [`Kept::wait`] first.)
     fn finish(self) {
-        for _ in 0..64 {
+        for _ in 0..ROUNDS {
             ctrie::pin().flush();
             self.commands.send(true).unwrap();
             self.done.recv().unwrap();
@@ -124,11 +125,15 @@ impl Kept {
             }
         }
         panic!(
-            "reclamation did not finish in 64 rounds: (nodes per kind, reachable, eras) = {:?}",
+            "reclamation did not finish in {ROUNDS} rounds: (nodes per kind, reachable, eras) = {:?}",
             ctrie::__census()
         );
     }
 }
+
+/// Rounds of flushing (on both threads) a model's end may take: enough for the longest chain of
+/// deferred work in these models (a fork's tree, the era it reserved, that era's root).
+const ROUNDS: usize = 16;
 
 /// `loom::model`, with a branch budget large enough for the final flushes (which run on one
 /// thread, so they add length, not interleavings). `LOOM_MAX_PREEMPTIONS` is read from the
