@@ -104,6 +104,8 @@ impl Runner {
             .http2_keep_alive_interval(c.keepalive_interval)
             .keep_alive_timeout(c.keepalive_timeout)
             .keep_alive_while_idle(true)
+            .initial_stream_window_size(c.window_bytes)
+            .initial_connection_window_size(c.window_bytes.saturating_mul(2))
             .tcp_nodelay(true);
         if let Some(tls) = &c.tls {
             let mut config =
