@@ -329,12 +329,11 @@ impl Runner {
                 M::Status(change) if !in_snapshot => {
                     let pos = self.position.as_ref().map_or(0, |p| p.seq);
                     let seq = change.sequence_number;
-                    if seq != pos && seq != pos + 1 {
+                    if seq != pos {
                         self.position = None;
-                        return Err(format!("a status for breadcrumb {seq} after breadcrumb {pos}: a gap; resyncing"));
-                    }
-                    if let Some(p) = &mut self.position {
-                        p.seq = seq;
+                        return Err(format!(
+                            "a status for breadcrumb {seq} at breadcrumb {pos}: a gap; resyncing"
+                        ));
                     }
                     let status = status_from_proto(change.status).ok_or("unknown status")?;
                     self.set_status(status, seq, len, resumed);
