@@ -13,5 +13,6 @@ bash ci/miri.sh
 MIRI_PACKAGE=snapcache bash ci/miri.sh
 LIN_ROUNDS=50000 cargo test --release -p verify --test linearizability
 bash snapcache-grpc/mutants.sh
+cargo run --release -p snapcache-grpc --example loopback   # 1,000 gRPC clients, ~4-5 min
 FUZZ_SECONDS=3600 bash ci/fuzz.sh
 echo "long tier: all passed"

@@ -12,8 +12,10 @@
 //! Flags (defaults in brackets): `--clients` [1000], `--keys` [100000], `--updates` [1000000],
 //! `--batch` (max_batch_size) [100], `--slow` (percent of slow clients) [10], `--late`
 //! (percent joining half-way) [10], `--flaky` (percent disconnected three times mid-stream)
-//! [10], `--seed` [1], `--herd` (load the cache first, then connect every client at once:
-//! measures the snapshot phase).
+//! [10], `--seed` [1], `--resume-window` (seconds of breadcrumbs the server keeps for resuming
+//! clients) [300: here clients run minutes behind, being 1,000 on 2 cores; the server's default
+//! is 30], `--herd` (load the cache first, then connect every client at once: measures the
+//! snapshot phase).
 //!
 //! The server and the clients run on separate 2-thread tokio runtimes (`srv`, `cli`), so the
 //! server's CPU time is read from its own threads (`/proc/self/task`).
@@ -43,6 +45,7 @@ struct Opts {
     flaky: u64,
     seed: u64,
     herd: bool,
+    resume_window: u64,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -56,6 +59,7 @@ fn parse() -> Result<Opts, String> {
         flaky: 10,
         seed: 1,
         herd: false,
+        resume_window: 300,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -80,6 +84,7 @@ fn parse() -> Result<Opts, String> {
             "--late" => o.late = n.min(100),
             "--flaky" => o.flaky = n.min(100),
             "--seed" => o.seed = n,
+            "--resume-window" => o.resume_window = n,
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -267,7 +272,7 @@ fn usage(e: &str) -> ExitCode {
     if !e.is_empty() {
         eprintln!("error: {e}");
     }
-    eprintln!("usage: loopback [--clients N] [--keys N] [--updates N] [--batch N] [--slow PCT] [--late PCT] [--flaky PCT] [--seed N] [--herd]");
+    eprintln!("usage: loopback [--clients N] [--keys N] [--updates N] [--batch N] [--slow PCT] [--late PCT] [--flaky PCT] [--seed N] [--resume-window SECS] [--herd]");
     if e.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -317,10 +322,13 @@ fn main() -> ExitCode {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        Server::new(ServerConfig::default())
-            .cache("default", cache.clone())
-            .start(listener)
-            .expect("start the server")
+        Server::new(ServerConfig {
+            resume_window: Duration::from_secs(o.resume_window),
+            ..Default::default()
+        })
+        .cache("default", cache.clone())
+        .start(listener)
+        .expect("start the server")
     });
     let addr = server.local_addr().to_string();
     let mut syncer = Synthetic::new(SyntheticConfig {

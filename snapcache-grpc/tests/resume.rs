@@ -119,3 +119,41 @@ async fn a_resume_point_outside_the_window_gets_a_snapshot_and_a_reason() {
     assert!(why.contains("older than the resume window"), "{why}");
     server.shutdown().await;
 }
+
+/// Two servers of one cache instance: a client that knows both moves to the other when its
+/// server goes away, and resumes there (same instance), with deltas only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_fails_over_to_another_server_of_the_instance_and_resumes() {
+    let cache = cache();
+    let served = ServedCache::new(cache.clone(), Duration::from_secs(60), 100_000);
+    let start = || async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        snapcache_grpc::server::Server::new(config())
+            .served_cache("default", served.clone())
+            .start(listener)
+            .unwrap()
+    };
+    let (a, b) = (start().await, start().await);
+    let c = client_at(a.local_addr())
+        .server(b.local_addr().to_string())
+        .spawn(());
+    churn(&cache, "k", 500, 100);
+    in_sync(&cache).await;
+    converged(&c, &cache).await;
+    let first = c.state().server.unwrap();
+    let (gone, stays) = if first == a.local_addr().to_string() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    gone.kill().await;
+    churn(&cache, "r", 300, 300);
+    settled(&cache).await;
+    converged(&c, &cache).await;
+    let s = c.state();
+    assert_eq!(s.server.as_deref(), Some(&*stays.local_addr().to_string()));
+    assert_eq!((s.snapshots, s.resumes), (1, 1), "{s:?}");
+    assert_eq!(c.map().unwrap(), state(&cache));
+    assert_eq!(stays.stats().snapshots_sent, 0);
+    stays.shutdown().await;
+}

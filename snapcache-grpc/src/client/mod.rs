@@ -158,6 +158,7 @@ pub struct SyncClientBuilder {
     pub(crate) keepalive_timeout: Duration,
     pub(crate) backoff: (Duration, Duration),
     pub(crate) max_message_bytes: usize,
+    pub(crate) window_bytes: u32,
     pub(crate) snapshot_compression: bool,
     pub(crate) transport_compression: Option<CompressionEncoding>,
 }
@@ -177,6 +178,7 @@ impl Default for SyncClientBuilder {
             keepalive_timeout: Duration::from_secs(30),
             backoff: (Duration::from_millis(100), Duration::from_secs(5)),
             max_message_bytes: 64 << 20,
+            window_bytes: 65_535,
             snapshot_compression: true,
             transport_compression: None,
         }
@@ -267,6 +269,14 @@ impl SyncClientBuilder {
     /// 64 MiB).
     pub fn max_message_bytes(mut self, n: usize) -> Self {
         self.max_message_bytes = n;
+        self
+    }
+
+    /// The HTTP/2 flow-control window: how much the server may send ahead of what this client
+    /// has read (default HTTP/2's 64 KiB; the connection's window is twice this). Larger
+    /// windows mean fewer round trips for big snapshots, and more buffered per client.
+    pub fn flow_control_window(mut self, bytes: u32) -> Self {
+        self.window_bytes = bytes.max(65_535);
         self
     }
 

@@ -104,6 +104,8 @@ impl Runner {
             .http2_keep_alive_interval(c.keepalive_interval)
             .keep_alive_timeout(c.keepalive_timeout)
             .keep_alive_while_idle(true)
+            .initial_stream_window_size(c.window_bytes)
+            .initial_connection_window_size(c.window_bytes.saturating_mul(2))
             .tcp_nodelay(true);
         if let Some(tls) = &c.tls {
             let mut config =
@@ -327,12 +329,11 @@ impl Runner {
                 M::Status(change) if !in_snapshot => {
                     let pos = self.position.as_ref().map_or(0, |p| p.seq);
                     let seq = change.sequence_number;
-                    if seq != pos && seq != pos + 1 {
+                    if seq != pos {
                         self.position = None;
-                        return Err(format!("a status for breadcrumb {seq} after breadcrumb {pos}: a gap; resyncing"));
-                    }
-                    if let Some(p) = &mut self.position {
-                        p.seq = seq;
+                        return Err(format!(
+                            "a status for breadcrumb {seq} at breadcrumb {pos}: a gap; resyncing"
+                        ));
                     }
                     let status = status_from_proto(change.status).ok_or("unknown status")?;
                     self.set_status(status, seq, len, resumed);

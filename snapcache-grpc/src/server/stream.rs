@@ -212,14 +212,15 @@ impl StreamTask {
             // Behind (we coalesced): the fall-behind rule applies.
             self.check_behind(&first, pos)?;
         }
-        if !(parts.len() == 1 && kvs == 0 && status_changed) {
-            let frame = deltas_frame(parts, first.seq(), last.seq(), last.published_nanos());
-            self.send(frame, Some(&first), pos, false).await?;
-            let lag = SystemTime::now()
-                .duration_since(last.crumb.timestamp)
-                .unwrap_or_default();
-            stats.count_deltas(kvs as u64, lag);
-        }
+        // Always sent, even empty (a breadcrumb that changed only the status), so that every
+        // breadcrumb is covered by a deltas message and a status always names the position:
+        // the client can then tell any gap from a status-only breadcrumb.
+        let frame = deltas_frame(parts, first.seq(), last.seq(), last.published_nanos());
+        self.send(frame, Some(&first), pos, false).await?;
+        let lag = SystemTime::now()
+            .duration_since(last.crumb.timestamp)
+            .unwrap_or_default();
+        stats.count_deltas(kvs as u64, lag);
         pos.entry = last;
         if status_changed {
             pos.status = pos.entry.crumb.sync_status;
