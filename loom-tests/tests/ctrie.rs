@@ -347,7 +347,11 @@ fn root_commit_racing_freeze_root() {
         drop(snap);
         drop(m);
         writer.finish();
-        assert_eq!(drops.load(Ordering::SeqCst), 2, "each value dropped exactly once");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "each value dropped exactly once"
+        );
     });
 }
 
@@ -374,11 +378,19 @@ fn retire_attaching_to_a_snapshot_racing_its_drop() {
         drop(snap);
         writer.wait();
         flush();
-        assert_eq!(drops.load(Ordering::SeqCst), 1, "only the replaced value goes");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            1,
+            "only the replaced value goes"
+        );
         assert_eq!(m.pin().get(&33).map(|v| v.1), Some(34));
         drop(m);
         writer.finish();
-        assert_eq!(drops.load(Ordering::SeqCst), 3, "each value dropped exactly once");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            3,
+            "each value dropped exactly once"
+        );
     });
 }
 
@@ -406,6 +418,10 @@ fn writers_in_a_trie_and_its_fork() {
         fork_writer.wait();
         drop(t0);
         fork_writer.finish();
-        assert_eq!(drops.load(Ordering::SeqCst), 3, "each value dropped exactly once");
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            3,
+            "each value dropped exactly once"
+        );
     });
 }
