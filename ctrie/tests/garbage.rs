@@ -62,7 +62,9 @@ enum Order {
 /// newest first or at random: at every flush no garbage, at the end nothing left.
 fn churn(order: Order, seed: u64) {
     let keys = size(5_000, 100) as u64;
-    let writes = size(60_000, 1_500);
+    let writes = size(60_000, 500);
+    // Under Miri, smaller steps, so that more than 8 snapshots and several flushes still happen.
+    let (every, check) = (size(100, 20), size(1_000, 100));
     let mut rng = Rng::new(seed);
     {
         let map: Ctrie<u64, u64> = Ctrie::new();
@@ -77,7 +79,7 @@ fn churn(order: Order, seed: u64) {
                 map.pin().insert(k, w as u64);
                 model.insert(k, w as u64);
             }
-            if w % 100 == 99 {
+            if w % every == every - 1 {
                 snaps.push((
                     map.read_only_snapshot(),
                     model.iter().map(|(k, v)| (*k, *v)).collect(),
@@ -94,7 +96,7 @@ fn churn(order: Order, seed: u64) {
                     assert_eq!(got, expected, "{order:?}: a snapshot changed");
                 }
             }
-            if w % 1_000 == 999 {
+            if w % check == check - 1 {
                 assert_no_garbage(&format!("{order:?}, after {w} writes"));
             }
         }
@@ -137,10 +139,11 @@ fn a_long_lived_snapshot_and_len_in_a_loop() {
         let map: Ctrie<u64, u64> = (0..keys).map(|k| (k, k)).collect();
         let old = map.read_only_snapshot();
         let mut rng = Rng::new(7);
-        for w in 0..size(20_000, 600) as u64 {
+        let check = size(1_000, 50) as u64;
+        for w in 0..size(20_000, 200) as u64 {
             map.pin().insert(rng.below(keys), keys + w);
             assert_eq!(map.len(), keys as usize);
-            if w % 1_000 == 999 {
+            if w % check == check - 1 {
                 assert_no_garbage("long-lived snapshot");
                 let (_, _, eras) = census();
                 assert!(eras <= 2, "{eras} eras allocated with one snapshot alive");
