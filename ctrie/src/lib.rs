@@ -147,3 +147,11 @@ pub use crossbeam_epoch::{pin, Guard};
 pub fn __census() -> ([usize; 5], usize, usize) {
     raw::shadow::census()
 }
+
+/// Test support, debug builds only (not part of the API): how many of ctrie's deferred functions
+/// are queued and have not run yet (tests flush the epoch until there are none).
+#[cfg(debug_assertions)]
+#[doc(hidden)]
+pub fn __deferred() -> usize {
+    raw::shadow::deferred()
+}

@@ -74,6 +74,8 @@ mod off {
     pub(crate) fn count_snode_alloc() {}
     #[inline(always)]
     pub(crate) fn count_snode_free() {}
+    #[inline(always)]
+    pub(crate) fn count_deferred(_: bool) {}
     /// Runs the decision `cas`; no oracle to update in release builds.
     #[inline(always)]
     pub(crate) fn decide<T>(cas: impl FnOnce() -> T) -> T {
@@ -131,6 +133,23 @@ mod imp {
     static ATTACHED: AtomicUsize = AtomicUsize::new(0);
     /// Eras allocated and not yet freed.
     static ERAS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Deferred functions queued and not yet run (see `reclaim::retire`).
+    static DEFERRED: AtomicUsize = AtomicUsize::new(0);
+
+    /// A deferred function was queued (`true`) or has run.
+    pub(crate) fn count_deferred(queued: bool) {
+        if queued {
+            DEFERRED.fetch_add(1, SeqCst);
+        } else {
+            DEFERRED.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Deferred functions queued and not yet run.
+    pub(crate) fn deferred() -> usize {
+        DEFERRED.load(SeqCst)
+    }
 
     /// An era was allocated (`true`) or freed.
     pub(crate) fn count_era(alloc: bool) {
