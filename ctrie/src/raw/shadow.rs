@@ -86,6 +86,7 @@ mod off {
 #[cfg(debug_assertions)]
 mod imp {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    #[cfg(not(ctrie_loom))]
     use std::sync::{Mutex, MutexGuard};
 
     use super::super::node::{BranchRef, INode, Kind, Main, MainRef};
