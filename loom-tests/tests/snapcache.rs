@@ -4,6 +4,9 @@
 //! condition variable under one lock, so a lost wake-up shows as a loom deadlock.
 #![cfg(snapcache_loom)]
 
+mod common;
+
+use common::keep;
 use loom::sync::Arc;
 use loom::thread;
 use snapcache::loom_support::{Chain, InputQueue};
@@ -18,16 +21,21 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 fn publish_vs_follow() {
     model(|| {
         let chain = Arc::new(Chain::new());
+        // Kept alive until the chain's snapshots are reclaimed (see common::Kept): loom's
+        // teardown cannot run ctrie's deferred work, which pins.
         let publisher = {
             let chain = chain.clone();
-            thread::spawn(move || chain.publish())
+            keep(move || chain.publish())
         };
         let next = chain
             .first
             .next(&CancelToken::new())
             .expect("published, not cancelled");
         assert_eq!(next.sequence_number, 1);
-        publisher.join().unwrap();
+        publisher.wait();
+        drop(next);
+        drop(chain);
+        publisher.finish();
     });
 }
 
@@ -127,9 +135,11 @@ fn cancellation_wakes_a_waiting_follower() {
         let token = CancelToken::new();
         let canceller = {
             let token = token.clone();
-            thread::spawn(move || token.cancel())
+            keep(move || token.cancel())
         };
         assert_eq!(chain.first.next(&token).unwrap_err(), Cancelled);
-        canceller.join().unwrap();
+        canceller.wait();
+        drop(chain);
+        canceller.finish();
     });
 }
