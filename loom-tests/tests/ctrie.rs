@@ -347,3 +347,46 @@ fn writers_in_a_trie_and_its_fork() {
         );
     });
 }
+
+/// A dead era's settlement on its lineage's ready list (N7), run by a writer's commits (one
+/// placement per commit under loom, so a commit lists the rest again) while the fallback that
+/// follows its listing runs on another thread: each job is run by one thread at a time, nothing
+/// is freed that the live trie still holds, and nothing is left.
+#[test]
+fn a_writer_settling_a_dead_era_racing_its_fallback() {
+    model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
+        m.pin().insert(1, Counted(drops.clone(), 1));
+        m.pin().insert(33, Counted(drops.clone(), 33)); // same root slot: one level down
+        let snap = m.read_only_snapshot();
+        // Renews the path below the root: its old nodes go to the snapshot's era.
+        m.pin().insert(33, Counted(drops.clone(), 34));
+        // The era dies: its settlement is listed a grace period later.
+        drop(snap);
+        let writer = {
+            let (m, drops) = (m.clone(), drops.clone());
+            keep(move || {
+                m.pin().insert(1, Counted(drops.clone(), 2));
+                m.pin().insert(1, Counted(drops.clone(), 3));
+                assert_eq!(m.pin().get(&33).map(|v| v.1), Some(34));
+            })
+        };
+        // Lists the settlement, and runs its fallback, racing the writer's commits.
+        flush();
+        writer.wait();
+        assert_eq!(m.pin().get(&1).map(|v| v.1), Some(3));
+        assert_eq!(m.pin().get(&33).map(|v| v.1), Some(34));
+        assert!(
+            drops.load(Ordering::SeqCst) <= 3,
+            "a live value was dropped"
+        );
+        drop(m);
+        writer.finish();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            5,
+            "each value dropped exactly once"
+        );
+    });
+}

@@ -16,6 +16,7 @@ use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use super::node::{Gen, INode};
+use super::ready::{self, Ready, HELP_PER_COMMIT};
 use super::reclaim::{free_later, retire, NoChildren, Retired};
 use super::settle::Job;
 use super::shadow;
@@ -31,6 +32,8 @@ pub(crate) struct Lineage<K, V> {
     dead_linked: AtomicUsize,
     /// The tidier's try-lock: one thread at a time unlinks dead eras.
     tidying: AtomicBool,
+    /// Settlements of dead eras whose grace period has passed, for the writers (N7).
+    ready: Ready<K, V>,
     /// The reservation a fork holds on its origin's history (N4); dropped with the lineage.
     _fork_of: Option<EraRef<K, V>>,
 }
@@ -79,8 +82,14 @@ impl<K, V> Lineage<K, V> {
             base,
             dead_linked: AtomicUsize::new(0),
             tidying: AtomicBool::new(false),
+            ready: Ready::new(),
             _fork_of: fork_of,
         })
+    }
+
+    /// The settlements waiting for this lineage's writers (N7).
+    pub(crate) fn ready(&self) -> &Ready<K, V> {
+        &self.ready
     }
 
     /// The newest era (N2 orders the list).
@@ -191,6 +200,8 @@ impl<K, V> Lineage<K, V> {
             }
             free.extend(seen);
             free_later(&free, guard);
+            // N7: the writer frees what dead eras left, a few nodes per commit.
+            self.ready.help(HELP_PER_COMMIT, guard);
         }
     }
 
@@ -445,9 +456,10 @@ impl<K, V> Drop for EraRef<K, V> {
                     free_later(&[Retired::inode(root)], guard);
                 }
             } else {
-                // Place them after a grace period, for the same readers.
+                // Place them after a grace period, for the same readers, on the writers'
+                // threads (N7).
                 let job = Job::settle(self.lineage.clone(), garbage, root, hold);
-                retire(guard, move || job.run());
+                retire(guard, move || ready::arrive(job));
             }
         }
     }

@@ -5,7 +5,8 @@
 //! * `node.rs`: node types and their allocation;
 //! * `reclaim.rs`: the reclamation scheme (generation intervals) and why it is sound, retired
 //!   nodes and the bookkeeping of a write; `era.rs`: lineages and their eras (what snapshots
-//!   still read); `settle.rs`: the deferred placement and freeing work; `shadow.rs`: the debug
+//!   still read); `settle.rs`: the deferred placement and freeing work; `ready.rs`: the list
+//!   through which writers do that work for dead eras; `shadow.rs`: the debug
 //!   oracle that checks the scheme against exact reference counts;
 //! * `gcas.rs`, `rdcss.rs`: the two synchronisation primitives of the paper;
 //! * `build.rs`: pure constructions of new nodes from old ones (insertedAt, updatedAt,
@@ -29,6 +30,7 @@ pub(crate) mod iter;
 pub(crate) mod node;
 pub(crate) mod ops;
 pub(crate) mod rdcss;
+pub(crate) mod ready;
 pub(crate) mod reclaim;
 pub(crate) mod settle;
 pub(crate) mod shadow;

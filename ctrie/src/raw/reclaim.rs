@@ -72,6 +72,17 @@
 //! * **N6 (bounded work).** One deferred function frees or places at most [`FREE_BUDGET`] nodes
 //!   and hands the rest on to another, so that dropping a 10M-key trie or a snapshot that held
 //!   millions of nodes never pauses whichever thread collects for long.
+//! * **N7 (writers settle).** When a dead era's grace period has passed, its settlement (the
+//!   placing and freeing of its nodes, N3) is not run by whichever thread collects the epoch but
+//!   listed on the lineage's ready list (`ready.rs`); every commit of the lineage runs at most
+//!   [`HELP_PER_COMMIT`] placements from it, and a fallback deferred function a grace period after
+//!   a listing runs what the writers left, so nothing waits for a writer that stopped. The nodes
+//!   are the writer's own: it allocated them, retired them and still has them in its cache, so
+//!   freeing them there saves the snapshot's thread a cache miss per node and, with a
+//!   per-thread-arena allocator (glibc), a lock against the writer. This changes only who runs a
+//!   settlement and when (later, never earlier): a job is listed only by a deferred function
+//!   queued at the era's death, its runner is pinned, and the list hands each job to one thread
+//!   at a time.
 //!
 //! # Why it is sound
 //! Who can still reach a retired node `x` of L, and why `x` outlives them:
@@ -106,6 +117,8 @@ use smallvec::SmallVec;
 
 use super::era::Lineage;
 use super::node::{Branch, BranchRef, Gen, INode, Main, MainRef, SNode};
+#[cfg(doc)]
+use super::ready::HELP_PER_COMMIT;
 use super::shadow;
 use crate::sync::Ordering;
 

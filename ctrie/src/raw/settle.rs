@@ -73,6 +73,11 @@ impl<K, V> Job<K, V> {
         }
     }
 
+    /// The lineage whose nodes the job places.
+    pub(crate) fn lineage(&self) -> &Arc<Lineage<K, V>> {
+        &self.lineage
+    }
+
     /// Runs the job, pinned, for at most [`FREE_BUDGET`] placements; hands the rest on.
     ///
     /// # Safety
@@ -82,6 +87,22 @@ impl<K, V> Job<K, V> {
         let guard = &crossbeam_epoch::pin();
         let mut budget = FREE_BUDGET;
         // SAFETY: per the contract.
+        if !unsafe { self.step(&mut budget, guard) } {
+            // The job holds no pointer to an era but its hold, which keeps that era alive until
+            // the job ends.
+            // SAFETY: forwarded.
+            unsafe { retire(guard, move || self.run()) };
+        }
+        // Dropping the hold may kill that era in turn (its own settlement follows).
+    }
+
+    /// Makes placements until the job is done (`true`) or `budget` is spent (`false`; the job
+    /// can be stepped again later, by any thread).
+    ///
+    /// # Safety
+    /// As [`Job::run`]; pinned by `_guard`.
+    pub(crate) unsafe fn step(&mut self, budget: &mut usize, _guard: &Guard) -> bool {
+        // SAFETY: per the contract.
         unsafe {
             if let Some(death) = self.find_hold_below.take() {
                 // The eras alive now that are older than the tree's death: the youngest of them
@@ -90,27 +111,25 @@ impl<K, V> Job<K, V> {
                 self.hold = Era::hold_below(self.lineage.newest(), death, &self.lineage);
             }
             loop {
-                if budget == 0 {
-                    self.flush();
-                    // The job holds no pointer to an era but its hold, which keeps that era
-                    // alive until the job ends.
-                    return retire(guard, move || self.run());
-                }
-                let Some((x, death)) = self.work.pop() else {
+                if self.work.is_empty() {
                     if self.batches.is_null() {
-                        break;
+                        self.flush();
+                        return true;
                     }
                     let batch = Box::from_raw(self.batches);
                     self.batches = batch.next;
                     self.work
                         .extend(batch.nodes.iter().map(|&x| (x, batch.death)));
                     continue;
-                };
-                budget -= 1;
+                }
+                if *budget == 0 {
+                    self.flush();
+                    return false;
+                }
+                *budget -= 1;
+                let (x, death) = self.work.pop().expect("not empty");
                 self.place(x, death);
             }
-            self.flush();
-            // Dropping the hold may kill that era in turn (its own settlement follows).
         }
     }
 
