@@ -11,6 +11,7 @@ bash ci/mutants.sh
 bash ci/sanitize.sh
 bash ci/miri.sh
 MIRI_PACKAGE=snapcache bash ci/miri.sh
+cargo bench --workspace --no-run   # the benchmarks build in release (~5 min)
 LIN_ROUNDS=50000 cargo test --release -p verify --test linearizability
 bash snapcache-grpc/mutants.sh
 cargo run --release -p snapcache-grpc --example loopback   # 1,000 gRPC clients, ~4-5 min

@@ -9,10 +9,10 @@
 //! # #[cfg(feature = "rayon")] {
 //! use rayon::prelude::*;
 //!
-//! let map: ctrie::Ctrie<u64, u64> = (0..10_000).map(|i| (i, i)).collect();
+//! let map: ctrie::Ctrie<u64, u64> = (0..1_000).map(|i| (i, i)).collect();
 //! let snap = map.read_only_snapshot();
 //! let total: u64 = snap.par_iter().map(|(_, v)| *v).sum();
-//! assert_eq!(total, (0..10_000).sum());
+//! assert_eq!(total, (0..1_000).sum());
 //! # }
 //! ```
 

@@ -16,6 +16,7 @@ use crossbeam_epoch::Guard;
 use smallvec::SmallVec;
 
 use super::node::{Gen, INode};
+use super::rdcss::Descriptor;
 use super::ready::{self, Ready, HELP_PER_COMMIT};
 use super::reclaim::{free_later, retire, NoChildren, Retired};
 use super::settle::Job;
@@ -50,6 +51,9 @@ pub(crate) struct Era<K, V> {
     /// The root I-node its freeze retired, which only this era sees (it was born in this
     /// generation); kept here to spare a batch per snapshot.
     root: AtomicPtr<INode<K, V>>,
+    /// The RDCSS descriptor of that freeze, which only threads pinned at the freeze can still
+    /// hold: freed with the root, sparing a deferred function per snapshot.
+    desc: AtomicPtr<Descriptor<K, V>>,
     /// Dead, with its garbage taken: it may be unlinked.
     done: AtomicBool,
 }
@@ -108,6 +112,7 @@ impl<K, V> Lineage<K, V> {
             next: AtomicPtr::new(ptr::null_mut()),
             garbage: AtomicPtr::new(ptr::null_mut()),
             root: AtomicPtr::new(ptr::null_mut()),
+            desc: AtomicPtr::new(ptr::null_mut()),
             done: AtomicBool::new(false),
         }));
         let mut head = this.newest();
@@ -380,12 +385,14 @@ impl<K, V> EraRef<K, V> {
 
     /// Hands the era the root I-node its freeze retired (born in this generation, so only this
     /// era sees it); it is freed when the era dies.
-    pub(crate) fn keep_root(&self, r: *mut INode<K, V>) {
+    pub(crate) fn keep_root(&self, r: *mut INode<K, V>, d: *mut Descriptor<K, V>) {
         // SAFETY: the era lives while we hold a reference on it.
         let era = unsafe { self.era.as_ref() };
         debug_assert_eq!(unsafe { (*r).gen }, era.gen);
         // Relaxed: read by the era's settlement, which the handle's release orders after this.
         era.root.store(r, Ordering::Relaxed);
+        // Relaxed: as above.
+        era.desc.store(d, Ordering::Relaxed);
     }
 }
 
@@ -418,19 +425,18 @@ impl<K, V> Drop for EraRef<K, V> {
             // The era is dead: no attachment succeeds after this swap (N3's race). AcqRel:
             // Acquire sees the attached batches' contents, Release orders the close.
             let garbage = (*era).garbage.swap(closed(), Ordering::AcqRel);
-            let root = Era::take_root(era);
+            let (root, desc) = Era::take_root(era);
             if garbage.is_null() && self.lineage.pop_head(era) {
                 // The common case (a snapshot dropped before the next one is taken): nothing
                 // attached, and the era was the head, so it is unlinked already. Its root (which
                 // no older era sees) and the era itself are freed after the readers pinned now
                 // (an iterator's entries live as long as its guard), in one deferred function of
                 // two words (no allocation).
-                let (root, dead) = (SendRoot(root), SendEra(era));
+                // Three words: crossbeam-epoch stores them inline.
+                let (root, desc, dead) = (SendRoot(root), SendDesc(desc), SendEra(era));
                 retire(guard, move || {
-                    let (root, dead) = (root, dead);
-                    if !root.0.is_null() {
-                        Retired::inode(root.0).free(&mut NoChildren);
-                    }
+                    let (root, desc, dead) = (root, desc, dead);
+                    free_frozen(root.0, desc.0);
                     Era::free(dead.0);
                 });
                 return;
@@ -452,14 +458,21 @@ impl<K, V> Drop for EraRef<K, V> {
             self.lineage.tidy(dead >= SWEEP_EVERY, guard);
             if garbage.is_null() {
                 // Only the frozen root: freed after the readers pinned now.
-                if !root.is_null() {
-                    free_later(&[Retired::inode(root)], guard);
-                }
+                let (root, desc) = (SendRoot(root), SendDesc(desc));
+                retire(guard, move || {
+                    let (root, desc) = (root, desc);
+                    free_frozen(root.0, desc.0);
+                });
             } else {
                 // Place them after a grace period, for the same readers, on the writers'
                 // threads (N7).
                 let job = Job::settle(self.lineage.clone(), garbage, root, hold);
-                retire(guard, move || ready::arrive(job));
+                let desc = SendDesc(desc);
+                retire(guard, move || {
+                    let desc = desc;
+                    free_frozen(ptr::null_mut(), desc.0);
+                    ready::arrive(job);
+                });
             }
         }
     }
@@ -467,6 +480,26 @@ impl<K, V> Drop for EraRef<K, V> {
 
 /// A root I-node moved into a deferred function that frees it.
 struct SendRoot<K, V>(*mut INode<K, V>);
+
+/// An RDCSS descriptor moved into a deferred function that frees it.
+struct SendDesc<K, V>(*mut Descriptor<K, V>);
+
+/// Frees a dead era's frozen root I-node and the descriptor of its freeze (either may be null).
+///
+/// # Safety
+/// A grace period has passed since the era's death; they were the era's.
+unsafe fn free_frozen<K, V>(root: *mut INode<K, V>, desc: *mut Descriptor<K, V>) {
+    // SAFETY: the root was born in the era's generation, so only the era saw it (N3), and the
+    // descriptor left the root pointer before the era's handle was handed out (`rdcss.rs`).
+    unsafe {
+        if !root.is_null() {
+            Retired::inode(root).free(&mut NoChildren);
+        }
+        if !desc.is_null() {
+            Descriptor::free(desc);
+        }
+    }
+}
 
 /// An era moved into a deferred function that frees it.
 struct SendEra<K, V>(*mut Era<K, V>);
@@ -476,10 +509,15 @@ impl<K, V> Era<K, V> {
     ///
     /// # Safety
     /// The era is dead and this is its death.
-    unsafe fn take_root(era: *const Era<K, V>) -> *mut INode<K, V> {
+    unsafe fn take_root(era: *const Era<K, V>) -> (*mut INode<K, V>, *mut Descriptor<K, V>) {
         // Relaxed: stored before the last handle's Release decrement, which the death's Acquire
-        // fence ordered before us. SAFETY: the era is listed.
-        unsafe { (*era).root.swap(ptr::null_mut(), Ordering::Relaxed) }
+        // fence ordered before us; nobody else reads them. SAFETY: the era is listed.
+        unsafe {
+            (
+                (*era).root.load(Ordering::Relaxed),
+                (*era).desc.load(Ordering::Relaxed),
+            )
+        }
     }
 
     /// A new handle on `era` unless it has died.

@@ -157,7 +157,7 @@ impl<K, V> RawCtrie<K, V> {
                 } else {
                     INode::set_unpublished_main(renewed, m);
                 }
-                if self.rdcss(r, m, renewed, guard) {
+                if let Some(desc) = self.rdcss_keeping_descriptor(r, m, renewed, guard) {
                     let era = match era {
                         Some(e) => e,
                         None => loop {
@@ -168,7 +168,8 @@ impl<K, V> RawCtrie<K, V> {
                     };
                     // `r` left the live tree at `renewed`'s generation, born in its own: its
                     // interval holds this era only (N1, N3).
-                    era.keep_root(r);
+                    // The descriptor is freed with it.
+                    era.keep_root(r, desc);
                     if cfg!(ctrie_mutant = "ro_snapshot_live_root") {
                         // Seeded bug (ci/mutants.sh): hand out the new live root, as the Go
                         // port once did, so the "snapshot" keeps changing.

@@ -57,7 +57,7 @@ impl<K, V> Descriptor<K, V> {
 
     /// # Safety
     /// `d` came from [`Descriptor::alloc`] and nobody can access it any more.
-    unsafe fn free(d: *mut Self) {
+    pub(crate) unsafe fn free(d: *mut Self) {
         // SAFETY: per the contract; the descriptor has no drop glue.
         unsafe { dealloc(d.cast(), Layout::new::<Self>()) }
     }
@@ -160,6 +160,32 @@ impl<K, V> RawCtrie<K, V> {
         new: *mut INode<K, V>,
         guard: &Guard,
     ) -> bool {
+        // SAFETY: forwarded.
+        match unsafe { self.rdcss_keeping_descriptor(old, expected, new, guard) } {
+            Some(d) => {
+                // Swung away from (see below): only threads pinned now can still hold it.
+                // SAFETY: freed after them.
+                unsafe { super::reclaim::retire(guard, move || Descriptor::free(d)) };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`RawCtrie::rdcss`], but a committed descriptor is handed back instead of retired: the
+    /// caller frees it ([`Descriptor::free`]) in a deferred function queued after this returns
+    /// (a snapshot frees it with the root it froze, at its era's death, sparing a deferred
+    /// function per snapshot).
+    ///
+    /// # Safety
+    /// As [`RawCtrie::rdcss`].
+    pub(crate) unsafe fn rdcss_keeping_descriptor(
+        &self,
+        old: *mut INode<K, V>,
+        expected: *mut Main<K, V>,
+        new: *mut INode<K, V>,
+        guard: &Guard,
+    ) -> Option<*mut Descriptor<K, V>> {
         debug_assert!(!self.read_only);
         let d = Descriptor::alloc(old, expected, new);
         let tagged = d.cast::<u8>().map_addr(|a| a | DESC);
@@ -171,17 +197,21 @@ impl<K, V> RawCtrie<K, V> {
         {
             // SAFETY: never published.
             unsafe { Descriptor::free(d) };
-            return false;
+            return None;
         }
-        // SAFETY: `d` is live until we retire it below; completion follows the protocol.
+        // SAFETY: `d` is live until it is retired; completion follows the protocol.
         unsafe {
             self.rdcss_complete(d, false, guard);
             // Acquire: pairs with the deciding CAS.
             let committed = (*d).state.load(Ordering::Acquire) == COMMITTED;
             // `rdcss_complete` swung the root away from `d` (or found it swung), and `d` is never
-            // installed again, so only threads pinned now can still hold it.
+            // installed again, so only threads pinned now can still hold it: it may be freed in
+            // any deferred function queued from now on.
+            if committed {
+                return Some(d);
+            }
             super::reclaim::retire(guard, move || Descriptor::free(d));
-            committed
+            None
         }
     }
 }
