@@ -22,6 +22,9 @@
 //! a fallback: clear the flag, then read the list), so each side has a `fence(SeqCst)` between
 //! the two: either the fallback's read of the list sees the lister's jobs, or the lister reads the
 //! flag cleared (or set again by a later lister, who queued a later fallback) and queues one.
+//! Both reads are read-modify-writes as well (the fallback clears the flag with a swap and takes
+//! the list without the `is_empty` hint), which loom models exactly: with a plain load after the
+//! fence, correct by C++'s fence rules, loom reported a job left unrun (see VERIFICATION.md).
 
 use core::ptr;
 
