@@ -277,16 +277,23 @@ fn root_commit_racing_freeze_root() {
     });
 }
 
+/// A trie of keys 1 and 33 (values 1 and 33), which share their root slot, so they sit one
+/// level down; and the counter of dropped values.
+fn two_keys_one_level_down() -> (Arc<AtomicUsize>, Arc<Ctrie<u64, Counted, Identity>>) {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
+    m.pin().insert(1, Counted(drops.clone(), 1));
+    m.pin().insert(33, Counted(drops.clone(), 33));
+    (drops, m)
+}
+
 /// A write after a snapshot retires the path it copies and attaches it to the snapshot's era,
 /// racing the snapshot's drop (the era's death): each node either goes with the era or is
 /// placed elsewhere, never lost, never freed twice.
 #[test]
 fn retire_attaching_to_a_snapshot_racing_its_drop() {
     model(|| {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
-        m.pin().insert(1, Counted(drops.clone(), 1));
-        m.pin().insert(33, Counted(drops.clone(), 33)); // same root slot: one level down
+        let (drops, m) = two_keys_one_level_down();
         let snap = m.read_only_snapshot();
         let writer = {
             let (m, drops) = (m.clone(), drops.clone());
@@ -355,10 +362,7 @@ fn writers_in_a_trie_and_its_fork() {
 #[test]
 fn a_writer_settling_a_dead_era_racing_its_fallback() {
     model(|| {
-        let drops = Arc::new(AtomicUsize::new(0));
-        let m: Arc<Ctrie<u64, Counted, Identity>> = Arc::new(Ctrie::with_hasher(Identity));
-        m.pin().insert(1, Counted(drops.clone(), 1));
-        m.pin().insert(33, Counted(drops.clone(), 33)); // same root slot: one level down
+        let (drops, m) = two_keys_one_level_down();
         let snap = m.read_only_snapshot();
         // Renews the path below the root: its old nodes go to the snapshot's era.
         m.pin().insert(33, Counted(drops.clone(), 34));

@@ -430,9 +430,9 @@ impl<K, V> Drop for EraRef<K, V> {
                 // The common case (a snapshot dropped before the next one is taken): nothing
                 // attached, and the era was the head, so it is unlinked already. Its root (which
                 // no older era sees) and the era itself are freed after the readers pinned now
-                // (an iterator's entries live as long as its guard), in one deferred function of
-                // two words (no allocation).
-                // Three words: crossbeam-epoch stores them inline.
+                // (an iterator's entries live as long as its guard), with the descriptor of its
+                // freeze, in one deferred function of three words (crossbeam-epoch stores them
+                // inline: no allocation).
                 let (root, desc, dead) = (SendRoot(root), SendDesc(desc), SendEra(era));
                 retire(guard, move || {
                     let (root, desc, dead) = (root, desc, dead);
