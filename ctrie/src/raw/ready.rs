@@ -185,6 +185,11 @@ fn ensure_fallback<K, V>(lineage: Arc<Lineage<K, V>>, guard: &Guard) {
     {
         // SAFETY: the fallback needs nothing but the lineage it holds.
         unsafe { retire(guard, move || fallback(lineage)) };
+        // Hand it to the global queue at once: a listing often runs inside a deferred function,
+        // on whatever thread collected the epoch, and that thread may go to sleep next (another
+        // part of the program, a follower about to wait) with the fallback in its own bag, where
+        // no other thread's collection finds it.
+        guard.flush();
     }
 }
 
