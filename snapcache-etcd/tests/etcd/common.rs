@@ -124,6 +124,24 @@ impl Rig {
         expected
     }
 
+    /// The recorder's breadcrumbs once it has caught up with the cache's current one (its
+    /// follower thread runs behind the cache; `converge` waits for the cache only).
+    pub fn recorded_crumbs(&self) -> Vec<Arc<snapcache::Breadcrumb>> {
+        let now = self.cache.current_breadcrumb().sequence_number;
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let crumbs = self.recorder.crumbs();
+            if crumbs.last().is_some_and(|c| c.sequence_number >= now) {
+                return crumbs;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the recorder did not reach breadcrumb {now} within {WAIT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// The updates sent after the `n`-th (1-based) `InSync`, up to the next status.
     pub fn updates_after_in_sync(&self, n: usize) -> Vec<Update> {
         let mut seen = 0;

@@ -51,7 +51,7 @@ async fn puts_overwrites_deletes_and_deletes_of_absent_keys_arrive_once_in_order
     let s = rig.syncer.state();
     assert_eq!((s.lists, s.rewatches, s.keys), (1, 0, 1), "{s:?}");
     // The unchanged overwrite was skipped by the cache: one breadcrumb delta fewer than updates.
-    let deltas: usize = rig.recorder.crumbs().iter().map(|c| c.deltas.len()).sum();
+    let deltas: usize = rig.recorded_crumbs().iter().map(|c| c.deltas.len()).sum();
     assert_eq!(
         deltas,
         1 + updates.len() - 1,
