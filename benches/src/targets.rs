@@ -11,6 +11,7 @@
 //!   `KEYS`-key trie (default 1M) flat out; ns per snapshot (taking it and dropping the previous).
 //!   Twice: with the trie built by the snapshot thread, and built by the writer (the snapshot
 //!   cache's pattern: its processing thread both loads and updates the trie).
+//! * `paced-writer`: only the second of the two.
 //! * `quiescent`: snapshot and drop in a loop, no writer, for 1k, 10k, 100k, 1M and 10M keys (or
 //!   `KEYS` only); ns per snapshot.
 //! * `back-to-back`: snapshot and drop as fast as possible while a writer inserts fresh keys into
@@ -124,11 +125,14 @@ pub fn paced_writer_filled(n: usize) -> f64 {
 }
 
 /// Five rounds of 20,000 snapshots, one every 10 µs, each dropping the previous one: ns per
-/// snapshot (taking it and dropping the previous), per round.
+/// snapshot (taking it and dropping the previous), per round. With `PACED_SPREAD` set, each
+/// round's per-snapshot percentiles go to stderr too (is a mean made of outliers?).
 fn paced_rounds(m: &Map) -> Vec<f64> {
+    let spread = std::env::var_os("PACED_SPREAD").is_some();
     (0..5)
         .map(|_| {
             let count = 20_000;
+            let mut each = Vec::with_capacity(if spread { count } else { 0 });
             let mut spent = Duration::ZERO;
             let mut prev = Some(m.read_only_snapshot());
             for _ in 0..count {
@@ -137,9 +141,26 @@ fn paced_rounds(m: &Map) -> Vec<f64> {
                 drop(prev.replace(s));
                 let took = start.elapsed();
                 spent += took;
+                if spread {
+                    each.push(took.as_nanos() as u64);
+                }
                 while start.elapsed() < Duration::from_micros(10) {
                     std::hint::spin_loop();
                 }
+            }
+            if spread {
+                each.sort_unstable();
+                let at = |q: f64| each[((each.len() - 1) as f64 * q) as usize];
+                let over = |t: u64| each.iter().filter(|&&x| x > t).map(|&x| x).sum::<u64>();
+                eprintln!(
+                    "  per snapshot (ns): p50 {} p90 {} p99 {} p99.9 {} max {}; share of time in those over 10 µs: {:.0}%",
+                    at(0.5),
+                    at(0.9),
+                    at(0.99),
+                    at(0.999),
+                    at(1.0),
+                    100.0 * over(10_000) as f64 / spent.as_nanos() as f64
+                );
             }
             spent.as_nanos() as f64 / count as f64
         })
@@ -262,6 +283,7 @@ pub fn main(alloc: &str) {
     let known = [
         "all",
         "paced",
+        "paced-writer",
         "quiescent",
         "back-to-back",
         "iterate",
@@ -277,6 +299,9 @@ pub fn main(alloc: &str) {
             "{alloc} paced (snapshot every 10 us, writer overwriting, {n} keys): {:.0} ns/snapshot",
             paced(n)
         );
+    }
+    if all || workload == "paced" || workload == "paced-writer" {
+        let n = keys.unwrap_or(1_000_000);
         println!(
             "{alloc} paced, writer-filled (the writer built the trie, {n} keys): {:.0} ns/snapshot",
             paced_writer_filled(n)
