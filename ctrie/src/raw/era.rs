@@ -21,7 +21,6 @@ use super::ready::{self, Ready, HELP_PER_COMMIT};
 use super::reclaim::{free_later, retire, NoChildren, Retired};
 use super::settle::Job;
 use super::shadow;
-use super::stage::Stage;
 use crate::sync::{fence, Arc, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 /// The history of one writable trie (see `reclaim.rs`).
@@ -36,8 +35,6 @@ pub(crate) struct Lineage<K, V> {
     tidying: AtomicBool,
     /// Settlements of dead eras whose grace period has passed, for the writers (N7).
     ready: Ready<K, V>,
-    /// Retired nodes no era needs, gathered for the writers (N8).
-    stage: Stage<K, V>,
     /// The reservation a fork holds on its origin's history (N4); dropped with the lineage.
     _fork_of: Option<EraRef<K, V>>,
 }
@@ -90,7 +87,6 @@ impl<K, V> Lineage<K, V> {
             dead_linked: AtomicUsize::new(0),
             tidying: AtomicBool::new(false),
             ready: Ready::new(),
-            stage: Stage::new(),
             _fork_of: fork_of,
         })
     }
@@ -98,11 +94,6 @@ impl<K, V> Lineage<K, V> {
     /// The settlements waiting for this lineage's writers (N7).
     pub(crate) fn ready(&self) -> &Ready<K, V> {
         &self.ready
-    }
-
-    /// The retired nodes no era needs, gathered for this lineage's writers (N8).
-    pub(crate) fn stage(&self) -> &Stage<K, V> {
-        &self.stage
     }
 
     /// The newest era (N2 orders the list).
@@ -158,12 +149,7 @@ impl<K, V> Lineage<K, V> {
     ///
     /// # Safety
     /// Pinned by `guard`; the nodes are this lineage's (born at or after `base`), just removed.
-    pub(crate) unsafe fn retire(
-        this: &Arc<Self>,
-        death: Gen,
-        nodes: &[Retired<K, V>],
-        guard: &Guard,
-    ) {
+    pub(crate) unsafe fn retire(&self, death: Gen, nodes: &[Retired<K, V>], guard: &Guard) {
         // Seeded bug (ci/mutants.sh): ignore the eras altogether.
         if cfg!(ctrie_mutant = "interval_check_skipped") {
             // SAFETY: (not) the contract of the bug.
@@ -184,7 +170,7 @@ impl<K, V> Lineage<K, V> {
             // a write on a path already copied since the last snapshot).
             let (mut free, mut seen): (Nodes<K, V>, Nodes<K, V>) =
                 nodes.iter().copied().partition(|&x| x.birth() >= death(x));
-            let mut era = this.newest();
+            let mut era = self.newest();
             if !seen.is_empty() {
                 let d = death(seen[0]);
                 while !era.is_null() && (*era).gen >= d {
@@ -218,11 +204,9 @@ impl<K, V> Lineage<K, V> {
                 era = (*era).next.load(Ordering::Acquire);
             }
             free.extend(seen);
-            // N8: gathered for the writers.
-            Stage::add(this, &free, guard);
-            // N7: the writer frees what dead eras (and sealed stages) left, a few nodes per
-            // commit.
-            this.ready.help(HELP_PER_COMMIT, guard);
+            free_later(&free, guard);
+            // N7: the writer frees what dead eras left, a few nodes per commit.
+            self.ready.help(HELP_PER_COMMIT, guard);
         }
     }
 

@@ -36,7 +36,6 @@ pub(crate) mod settle;
 pub(crate) mod shadow;
 #[cfg(feature = "rayon")]
 pub(crate) mod split;
-pub(crate) mod stage;
 
 use core::marker::PhantomData;
 
@@ -101,7 +100,7 @@ impl<K, V> RawCtrie<K, V> {
     }
 
     /// The lineage whose live tree (or era) this trie is.
-    pub(crate) fn lineage(&self) -> &Arc<Lineage<K, V>> {
+    pub(crate) fn lineage(&self) -> &Lineage<K, V> {
         match &self.owner {
             Owner::Live(l) => l,
             Owner::Frozen(e) => e.lineage(),

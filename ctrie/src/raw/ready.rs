@@ -112,8 +112,7 @@ impl<K, V> Ready<K, V> {
         // Acquire: pairs with `prepend`'s Release, so the jobs' contents are visible.
         let mut q = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         // SAFETY: the swap made the chain ours; each job's grace period has passed (listed only by
-        // `arrive`, a deferred function queued at the era's death or the stage's sealing), and we
-        // are pinned.
+        // `arrive`, a deferred function queued at the era's death), and we are pinned.
         unsafe {
             while !q.is_null() {
                 if !(*q).job.step(&mut budget, guard) {
@@ -151,13 +150,12 @@ impl<K, V> Drop for Ready<K, V> {
     }
 }
 
-/// Lists `job` (a dead era's settlement, or a sealed stage, N8) for its lineage's writers, now
-/// that its grace period has passed, with a fallback a grace period later for whatever they leave
-/// (see the module docs).
+/// Lists a dead era's settlement `job` for its lineage's writers, now that its grace period has
+/// passed, with a fallback a grace period later for whatever they leave (see the module docs).
 ///
 /// # Safety
-/// A deferred function queued at the era's death or at the stage's sealing (so the grace period
-/// of every node in the job has passed), as [`Job::run`].
+/// A deferred function queued at the era's death (so its grace period has passed), as
+/// [`Job::run`].
 pub(crate) unsafe fn arrive<K, V>(job: Job<K, V>) {
     let lineage = job.lineage().clone();
     let q = Box::into_raw(Box::new(Queued {

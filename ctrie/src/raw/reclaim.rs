@@ -120,7 +120,7 @@ use super::node::{Branch, BranchRef, Gen, INode, Main, MainRef, SNode};
 #[cfg(doc)]
 use super::ready::HELP_PER_COMMIT;
 use super::shadow;
-use crate::sync::{Arc, Ordering};
+use crate::sync::Ordering;
 
 crate::sync::thread_local! {
     /// Deferred functions this thread queued since it last flushed (see [`retire`]). (No
@@ -400,7 +400,7 @@ impl<K, V> Txn<K, V> {
     /// committed GCAS on `i` of generation `death`, in `lineage`'s live tree.
     pub(crate) unsafe fn commit(
         &mut self,
-        lineage: &Arc<Lineage<K, V>>,
+        lineage: &Lineage<K, V>,
         i: *mut INode<K, V>,
         old: *mut Main<K, V>,
         new: *mut Main<K, V>,
@@ -429,7 +429,7 @@ impl<K, V> Txn<K, V> {
             removed.extend(dropped);
             // Nodes of an ancestor lineage are its business (N4).
             removed.retain(|x| x.birth() >= lineage.base);
-            Lineage::retire(lineage, death, &removed, guard);
+            lineage.retire(death, &removed, guard);
         }
     }
 

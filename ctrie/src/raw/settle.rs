@@ -73,18 +73,6 @@ impl<K, V> Job<K, V> {
         }
     }
 
-    /// Frees `work`'s nodes, which no era needs: a sealed stage (N8).
-    pub(crate) fn free_all(lineage: Arc<Lineage<K, V>>, work: Vec<(Retired<K, V>, Gen)>) -> Self {
-        Job {
-            lineage,
-            hold: None,
-            find_hold_below: None,
-            batches: ptr::null_mut(),
-            work,
-            pending: None,
-        }
-    }
-
     /// The lineage whose nodes the job places.
     pub(crate) fn lineage(&self) -> &Arc<Lineage<K, V>> {
         &self.lineage

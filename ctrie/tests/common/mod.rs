@@ -102,24 +102,14 @@ impl Rng {
 
 /// Runs enough epoch collections that every deferred destruction queued so far has run. Each
 /// level of a released subtree waits for its own grace period (about two epoch advances), and a
-/// constant-hash trie is 14 levels deep; a retired node that no era needs waits for three (its
-/// stage's timer or sealing, its listing on the ready list, the list's fallback: `stage.rs`).
-/// Debug builds stop early, once the debug oracle counts no deferred function of ctrie's left to
-/// run (under Miri each collection is expensive), and go on longer, yielding, while some are left:
-/// tests running beside this one in the same binary may hold pins (a `CtrieRef` kept across a
-/// loop of writes), and no epoch advances past a pinned thread until it unpins.
+/// constant-hash trie is 14 levels deep. Debug builds stop early, once the debug oracle counts no
+/// deferred function of ctrie's left to run (under Miri each collection is expensive).
 pub fn flush() {
-    let rounds = if cfg!(debug_assertions) { 20_000 } else { 300 };
-    for _i in 0..rounds {
+    for _i in 0..300 {
         ctrie::pin().flush();
         #[cfg(debug_assertions)]
-        {
-            if _i >= 2 && ctrie::__deferred() == 0 {
-                return;
-            }
-            if _i >= 300 {
-                std::thread::yield_now();
-            }
+        if _i >= 2 && ctrie::__deferred() == 0 {
+            return;
         }
     }
 }
