@@ -151,7 +151,7 @@ fn paced_rounds(m: &Map) -> Vec<f64> {
             if spread {
                 each.sort_unstable();
                 let at = |q: f64| each[((each.len() - 1) as f64 * q) as usize];
-                let over = |t: u64| each.iter().filter(|&&x| x > t).map(|&x| x).sum::<u64>();
+                let over = |t: u64| each.iter().filter(|&&x| x > t).sum::<u64>();
                 eprintln!(
                     "  per snapshot (ns): p50 {} p90 {} p99 {} p99.9 {} max {}; share of time in those over 10 µs: {:.0}%",
                     at(0.5),
