@@ -377,6 +377,6 @@ fn compute_drops_what_it_does_not_store() {
         assert!(m.update(3, |v| tracker.make(v.get() + 1)).is_some());
         assert_eq!(m.get(&3).map(|v| v.get()), Some(4));
     }
-    common::flush();
+    common::flush_until(|| tracker.alive() == 0);
     assert_eq!(tracker.alive(), 0, "values leaked");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{flush, join_all, serial, size, ConstHash, Rng, Tracked, Tracker};
+use common::{flush, flush_until, join_all, serial, size, ConstHash, Rng, Tracked, Tracker};
 use ctrie::Ctrie;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Barrier};
@@ -107,7 +107,7 @@ fn history<S: BuildHasher + Default + 'static>(seed: u64) {
             }
         }
     }
-    flush();
+    flush_until(|| vals.alive() == 0 && keys.alive() == 0);
     assert_eq!(
         vals.alive(),
         0,
@@ -153,7 +153,7 @@ fn keys_dropped_exactly_once() {
         assert_eq!(snap.len() as u64, distinct);
         assert_eq!(m.len() as u64, distinct - distinct / 2);
     }
-    flush();
+    flush_until(|| keys.alive() == 0);
     assert_eq!(keys.alive(), 0);
 }
 
@@ -197,7 +197,7 @@ fn not_freed_while_a_pinned_reader_holds_it() {
         });
         join_all([reader, remover]);
     });
-    flush();
+    flush_until(|| vals.alive() == 0);
     assert!(!vals.is_alive(id));
     assert_eq!(vals.alive(), 0);
 }
@@ -266,7 +266,7 @@ fn exactly_once_under_concurrency() {
             join_all(threads);
         });
     }
-    flush();
+    flush_until(|| vals.alive() == 0);
     assert_eq!(
         vals.alive(),
         0,
@@ -306,7 +306,7 @@ fn large_drop_in_both_orders() {
                 drop(m);
             }
         }
-        flush();
+        flush_until(|| vals.alive() == 0);
         assert_eq!(vals.alive(), 0);
     }
 }
@@ -339,7 +339,7 @@ fn insert_unless_builds_only_what_it_stores() {
         assert_eq!(r.len(), 3);
         assert!(r.get(&3).is_none() && r.get(&4).is_none());
     }
-    flush();
+    flush_until(|| vals.alive() == 0);
     assert_eq!(vals.alive(), 0);
 }
 
@@ -361,7 +361,7 @@ fn large_trie_is_freed_in_steps_completely() {
     let t: Ctrie<u64, Tracked> = Ctrie::new();
     fill(&t);
     drop(t);
-    flush();
+    flush_until(|| vals.alive() == 0);
     assert_eq!(vals.alive(), 0, "dropped trie not freed");
 
     let t: Ctrie<u64, Tracked> = Ctrie::new();

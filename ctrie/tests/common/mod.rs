@@ -100,27 +100,38 @@ impl Rng {
     }
 }
 
-/// Runs enough epoch collections that every deferred destruction queued so far has run. Each
-/// level of a released subtree waits for its own grace period (about two epoch advances), and a
-/// constant-hash trie is 14 levels deep. Debug builds stop early, once the debug oracle counts no
-/// deferred function of ctrie's left to run (under Miri each collection is expensive), and go on
-/// longer, yielding, while some are left: tests running beside this one in the same binary may
-/// hold pins (a `CtrieRef` kept across a loop of writes), and no epoch advances past a pinned
-/// thread until it unpins (a clean-clone CI run failed `compute_drops_what_it_does_not_store`
-/// with all three values alive after 300 collections).
+/// Runs enough epoch collections that every deferred destruction queued so far that can run has
+/// run. Each level of a released subtree waits for its own grace period (about two epoch
+/// advances), and a constant-hash trie is 14 levels deep, so release builds run 300. Debug builds
+/// stop early, once the debug oracle counts no deferred function of ctrie's left (under Miri each
+/// collection is expensive). While snapshots are alive some deferred functions wait for them, so
+/// this never waits for zero: use [`flush_until`] at the end of a test.
 pub fn flush() {
-    let rounds = if cfg!(debug_assertions) { 20_000 } else { 300 };
-    for _i in 0..rounds {
+    for _i in 0..300 {
         ctrie::pin().flush();
         #[cfg(debug_assertions)]
-        {
-            if _i >= 2 && ctrie::__deferred() == 0 {
-                return;
-            }
-            if _i >= 300 {
-                std::thread::yield_now();
-            }
+        if _i >= 2 && ctrie::__deferred() == 0 {
+            return;
         }
+    }
+}
+
+/// [`flush`] for the end of a test: runs collections until `done` holds (checked before each),
+/// yielding after the first 300, and gives up after 20,000 so that the test's own assert of the
+/// same condition reports a leak. Tests running beside this one in the same binary may hold pins
+/// (a `CtrieRef` kept across a loop of writes), and no epoch advances past a pinned thread: a
+/// clean-clone CI run failed `compute_drops_what_it_does_not_store` with all three values alive
+/// after 300 collections. The condition is the test's own because the debug oracle's count of
+/// deferred functions is global: other tests' live snapshots keep some of it queued.
+pub fn flush_until(mut done: impl FnMut() -> bool) {
+    for i in 0..20_000 {
+        if done() {
+            return;
+        }
+        if i >= 300 {
+            std::thread::yield_now();
+        }
+        ctrie::pin().flush();
     }
 }
 
