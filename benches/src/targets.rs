@@ -23,7 +23,9 @@
 //!   update, for ctrie and for `imbl::HashMap` cloned every 100 updates, in the same run.
 //! * `all` (default): each of the above once.
 //!
-//! Each prints the median of 5 rounds.
+//! Each prints the median of 5 rounds. With `PIN_CPUS` set, the workloads with a writer pin the
+//! writer thread to CPU 1 and the measuring thread to CPU 0 (is a slow run the scheduler
+//! putting both on one vCPU?).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -44,6 +46,41 @@ fn filled(n: usize) -> (Map, Vec<u64>) {
     (m, keys)
 }
 
+/// Pins the calling thread to `cpu` if `PIN_CPUS` is set; returns the affinity to restore.
+fn pin_if_asked(cpu: usize) -> Option<libc::cpu_set_t> {
+    std::env::var_os("PIN_CPUS")?;
+    // SAFETY: `cpu_set_t` is plain data; the calls get valid pointers of the right size and
+    // only affect the calling thread (pid 0).
+    unsafe {
+        let mut old: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        assert_eq!(
+            libc::sched_getaffinity(0, size, &mut old),
+            0,
+            "sched_getaffinity"
+        );
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let rc = libc::sched_setaffinity(0, size, &set);
+        assert_eq!(
+            rc,
+            0,
+            "PIN_CPUS: cannot pin to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        );
+        Some(old)
+    }
+}
+
+/// Undoes [`pin_if_asked`].
+fn unpin(old: Option<libc::cpu_set_t>) {
+    if let Some(old) = old {
+        // SAFETY: as in `pin_if_asked`.
+        let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&old), &old) };
+        assert_eq!(rc, 0, "restoring the affinity");
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -56,6 +93,7 @@ fn with_writer<R>(m: &Map, keys: &[u64], fresh: bool, f: impl FnOnce() -> R) -> 
     let writes = AtomicU64::new(0);
     let r = std::thread::scope(|s| {
         s.spawn(|| {
+            pin_if_asked(1);
             let mut i = 0usize;
             let mut next_fresh = u64::MAX / 2;
             while !stop.load(Ordering::Relaxed) {
@@ -74,7 +112,9 @@ fn with_writer<R>(m: &Map, keys: &[u64], fresh: bool, f: impl FnOnce() -> R) -> 
             }
         });
         std::thread::sleep(Duration::from_millis(100));
+        let old = pin_if_asked(0);
         let r = f();
+        unpin(old);
         stop.store(true, Ordering::Relaxed);
         r
     });
@@ -98,6 +138,7 @@ pub fn paced_writer_filled(n: usize) -> f64 {
     let (built, stop) = (AtomicBool::new(false), AtomicBool::new(false));
     std::thread::scope(|s| {
         s.spawn(|| {
+            pin_if_asked(1);
             for c in keys.chunks(1024) {
                 let r = m.pin();
                 for &k in c {
@@ -118,7 +159,9 @@ pub fn paced_writer_filled(n: usize) -> f64 {
             std::thread::sleep(Duration::from_millis(1));
         }
         std::thread::sleep(Duration::from_millis(100));
+        let old = pin_if_asked(0);
         let per = paced_rounds(&m);
+        unpin(old);
         stop.store(true, Ordering::Relaxed);
         median(per)
     })

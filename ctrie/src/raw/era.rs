@@ -51,9 +51,15 @@ pub(crate) struct Era<K, V> {
     /// The root I-node its freeze retired, which only this era sees (it was born in this
     /// generation); kept here to spare a batch per snapshot.
     root: AtomicPtr<INode<K, V>>,
-    /// The RDCSS descriptor of that freeze, which only threads pinned at the freeze can still
-    /// hold: freed with the root, sparing a deferred function per snapshot.
+    /// The RDCSS descriptor of that freeze if it is not [`Era::slot`] (a retry's), which only
+    /// threads pinned at the freeze can still hold: freed with the root, sparing a deferred
+    /// function per snapshot.
     desc: AtomicPtr<Descriptor<K, V>>,
+    /// The descriptor of the freeze's first attempt, filled in before the era is published and
+    /// then written only through its atomic `state`: it lives as long as the era, which is freed
+    /// through the epoch after it dies, so after every thread pinned at the freeze, and spares
+    /// an allocation and a free per snapshot.
+    slot: Descriptor<K, V>,
     /// Dead, with its garbage taken: it may be unlinked.
     done: AtomicBool,
 }
@@ -102,9 +108,14 @@ impl<K, V> Lineage<K, V> {
         self.eras.load(Ordering::Acquire)
     }
 
-    /// Registers era `gen` (N2). `None` if a newer era is already registered: the root has left
-    /// `gen`, so the caller's RDCSS would fail; it starts over.
-    pub(crate) fn register(this: &Arc<Self>, gen: Gen) -> Option<EraRef<K, V>> {
+    /// Registers era `gen` (N2), with `slot` as the descriptor of its freeze's first attempt
+    /// ([`EraRef::slot`]). `None` if a newer era is already registered: the root has left `gen`,
+    /// so the caller's RDCSS would fail; it starts over.
+    pub(crate) fn register(
+        this: &Arc<Self>,
+        gen: Gen,
+        slot: Descriptor<K, V>,
+    ) -> Option<EraRef<K, V>> {
         shadow::count_era(true);
         let era = Box::into_raw(Box::new(Era {
             gen,
@@ -113,6 +124,7 @@ impl<K, V> Lineage<K, V> {
             garbage: AtomicPtr::new(ptr::null_mut()),
             root: AtomicPtr::new(ptr::null_mut()),
             desc: AtomicPtr::new(ptr::null_mut()),
+            slot,
             done: AtomicBool::new(false),
         }));
         let mut head = this.newest();
@@ -383,16 +395,28 @@ impl<K, V> EraRef<K, V> {
         self.era.as_ptr()
     }
 
+    /// The descriptor embedded in the era, for the first RDCSS of its freeze (which hands it to
+    /// [`RawCtrie::rdcss_with`](super::RawCtrie::rdcss_with) once, never again).
+    pub(crate) fn slot(&self) -> *mut Descriptor<K, V> {
+        // SAFETY: the era lives while we hold a reference on it; the pointer keeps the
+        // allocation's provenance (no reference to the era is made), and its `state` is atomic.
+        unsafe { ptr::addr_of_mut!((*self.era.as_ptr()).slot) }
+    }
+
     /// Hands the era the root I-node its freeze retired (born in this generation, so only this
-    /// era sees it); it is freed when the era dies.
+    /// era sees it) and the descriptor that froze it; they are freed when the era dies.
     pub(crate) fn keep_root(&self, r: *mut INode<K, V>, d: *mut Descriptor<K, V>) {
         // SAFETY: the era lives while we hold a reference on it.
         let era = unsafe { self.era.as_ref() };
         debug_assert_eq!(unsafe { (*r).gen }, era.gen);
         // Relaxed: read by the era's settlement, which the handle's release orders after this.
         era.root.store(r, Ordering::Relaxed);
-        // Relaxed: as above.
-        era.desc.store(d, Ordering::Relaxed);
+        // SAFETY: `d` is live (it just committed). Its own allocation unless it is the slot,
+        // which goes with the era.
+        if !unsafe { Descriptor::is_embedded(d) } {
+            // Relaxed: as above.
+            era.desc.store(d, Ordering::Relaxed);
+        }
     }
 }
 

@@ -43,6 +43,7 @@ use crossbeam_epoch::Guard;
 
 use self::era::{EraRef, Lineage};
 use self::node::{CNode, INode, Main};
+use self::rdcss::Descriptor;
 use self::settle::Job;
 use crate::sync::{next_generation, Arc, AtomicPtr, Ordering};
 
@@ -129,6 +130,9 @@ impl<K, V> RawCtrie<K, V> {
         // right one, and the new root still newer than the old.
         let mut era: Option<EraRef<K, V>> = None;
         let mut renewed: *mut INode<K, V> = core::ptr::null_mut();
+        // The era's embedded descriptor is for its first attempt only: a descriptor is never
+        // installed twice (a helper that read it once may still act on it).
+        let mut slot: *mut Descriptor<K, V> = core::ptr::null_mut();
         loop {
             // SAFETY: pinned; the root and its main are live while pinned. `renewed` is ours
             // until an RDCSS publishes it.
@@ -145,23 +149,37 @@ impl<K, V> RawCtrie<K, V> {
                     if !renewed.is_null() {
                         // Drawn before this root existed: too old to follow it.
                         INode::free_shell(renewed);
-                        renewed = core::ptr::null_mut();
                     }
-                    match Lineage::register(lineage, gen) {
-                        Some(e) => era = Some(e),
+                    // Drawn after reading the root: newer than it.
+                    renewed = INode::alloc(next_generation(), m);
+                    match Lineage::register(lineage, gen, Descriptor::new(r, m, renewed)) {
+                        Some(e) => {
+                            slot = e.slot();
+                            era = Some(e);
+                        }
                         None => continue, // the root has moved on: start over
                     }
-                }
-                if renewed.is_null() {
+                } else if renewed.is_null() {
                     renewed = INode::alloc(next_generation(), m);
                 } else {
                     INode::set_unpublished_main(renewed, m);
                 }
-                if let Some(desc) = self.rdcss_keeping_descriptor(r, m, renewed, guard) {
+                let committed = if slot.is_null() {
+                    self.rdcss_keeping_descriptor(r, m, renewed, guard)
+                } else if cfg!(ctrie_mutant = "slot_reused") {
+                    // Seeded bug (loom-tests/run.sh): install the era's descriptor again on a
+                    // retry, already decided.
+                    self.rdcss_with(slot, guard)
+                } else {
+                    // Filled in with this attempt's `r`, `m` and `renewed` at registration.
+                    self.rdcss_with(core::mem::replace(&mut slot, core::ptr::null_mut()), guard)
+                };
+                if let Some(desc) = committed {
                     let era = match era {
                         Some(e) => e,
                         None => loop {
-                            if let Some(e) = Lineage::register(lineage, gen) {
+                            let unused = Descriptor::new(r, m, renewed);
+                            if let Some(e) = Lineage::register(lineage, gen, unused) {
                                 break e;
                             }
                         },

@@ -28,14 +28,37 @@ const ABORTED: u8 = 2;
 const DESC: usize = 1;
 
 /// An RDCSS descriptor: swap the root from `old` to `new` if `old`'s main is `expected`.
+///
+/// Most live in an allocation of their own ([`Descriptor::alloc`]). The first attempt of a
+/// snapshot's freeze uses the one embedded in its era instead ([`Descriptor::new`], filled in
+/// before the era is published and never written again but for `state`), which lives as long
+/// as the era: the era outlives every thread pinned at its freeze, since it is freed through
+/// the epoch after it dies, and its death comes after the freeze (`era.rs`).
 pub(crate) struct Descriptor<K, V> {
     old: *mut INode<K, V>,
     expected: *mut Main<K, V>,
     new: *mut INode<K, V>,
     state: AtomicU8,
+    /// Embedded in an era: freed with it, never by itself.
+    embedded: bool,
 }
 
 impl<K, V> Descriptor<K, V> {
+    /// A descriptor to embed in an era.
+    pub(crate) fn new(
+        old: *mut INode<K, V>,
+        expected: *mut Main<K, V>,
+        new: *mut INode<K, V>,
+    ) -> Self {
+        Descriptor {
+            old,
+            expected,
+            new,
+            state: AtomicU8::new(UNDECIDED),
+            embedded: true,
+        }
+    }
+
     fn alloc(old: *mut INode<K, V>, expected: *mut Main<K, V>, new: *mut INode<K, V>) -> *mut Self {
         let layout = Layout::new::<Self>();
         // SAFETY: non-zero-sized layout.
@@ -46,20 +69,30 @@ impl<K, V> Descriptor<K, V> {
         // SAFETY: fresh allocation of the right layout.
         unsafe {
             p.write(Descriptor {
-                old,
-                expected,
-                new,
-                state: AtomicU8::new(UNDECIDED),
+                embedded: false,
+                ..Descriptor::new(old, expected, new)
             })
         };
         p
+    }
+
+    /// Whether `d` lives in an era (then it is never freed by itself).
+    ///
+    /// # Safety
+    /// `d` is live.
+    pub(crate) unsafe fn is_embedded(d: *const Self) -> bool {
+        // SAFETY: per the contract; `embedded` is never written after publication.
+        unsafe { (*d).embedded }
     }
 
     /// # Safety
     /// `d` came from [`Descriptor::alloc`] and nobody can access it any more.
     pub(crate) unsafe fn free(d: *mut Self) {
         // SAFETY: per the contract; the descriptor has no drop glue.
-        unsafe { dealloc(d.cast(), Layout::new::<Self>()) }
+        unsafe {
+            debug_assert!(!(*d).embedded, "freeing an era's descriptor");
+            dealloc(d.cast(), Layout::new::<Self>())
+        }
     }
 }
 
@@ -186,8 +219,25 @@ impl<K, V> RawCtrie<K, V> {
         new: *mut INode<K, V>,
         guard: &Guard,
     ) -> Option<*mut Descriptor<K, V>> {
-        debug_assert!(!self.read_only);
         let d = Descriptor::alloc(old, expected, new);
+        // SAFETY: forwarded; `d` is fresh.
+        unsafe { self.rdcss_with(d, guard) }
+    }
+
+    /// [`RawCtrie::rdcss_keeping_descriptor`] with a descriptor made by the caller: one from
+    /// [`Descriptor::alloc`], or one embedded in an era (which is then never freed here).
+    ///
+    /// # Safety
+    /// As [`RawCtrie::rdcss`], for `d`'s fields; `d` was never installed before, and an
+    /// embedded `d` lives until a grace period after the caller's era dies.
+    pub(crate) unsafe fn rdcss_with(
+        &self,
+        d: *mut Descriptor<K, V>,
+        guard: &Guard,
+    ) -> Option<*mut Descriptor<K, V>> {
+        debug_assert!(!self.read_only);
+        // SAFETY: `d` is live (contract); its fields are written only before publication.
+        let (old, embedded) = unsafe { ((*d).old, (*d).embedded) };
         let tagged = d.cast::<u8>().map_addr(|a| a | DESC);
         // AcqRel: Release publishes the descriptor's fields; Relaxed on failure: we only retry.
         if self
@@ -195,8 +245,10 @@ impl<K, V> RawCtrie<K, V> {
             .compare_exchange(old.cast(), tagged, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
-            // SAFETY: never published.
-            unsafe { Descriptor::free(d) };
+            if !embedded {
+                // SAFETY: never published.
+                unsafe { Descriptor::free(d) };
+            }
             return None;
         }
         // SAFETY: `d` is live until it is retired; completion follows the protocol.
@@ -210,7 +262,11 @@ impl<K, V> RawCtrie<K, V> {
             if committed {
                 return Some(d);
             }
-            super::reclaim::retire(guard, move || Descriptor::free(d));
+            // An embedded one goes with its era, which is freed through the epoch after it dies
+            // (after this returns), so after the threads pinned now too.
+            if !embedded {
+                super::reclaim::retire(guard, move || Descriptor::free(d));
+            }
             None
         }
     }

@@ -104,6 +104,18 @@
 //! goes to the next older era, or is freed). So each node is either in the list the death
 //! takes, or placed elsewhere. An era registered too late (its RDCSS failed) only delays frees.
 //!
+//! RDCSS descriptors are not nodes: only threads pinned while one was installed in the root
+//! pointer can hold it, and the RDCSS swings the root away from it before it returns. A
+//! committed snapshot descriptor is freed with the frozen root, a grace period after its era's
+//! death. The first attempt of a snapshot's freeze uses a descriptor embedded in its era
+//! (`Era::slot`), filled in before the era is published and written afterwards only through its
+//! atomic state, and never installed twice (a retry allocates its own), so no helper can act on
+//! a reused descriptor. It lives exactly as long as the era, which is freed either through the
+//! epoch, in a deferred function queued after the era's death (a never-frozen era dies after its
+//! aborted RDCSS returned), so after every thread that was pinned while it was installed; or
+//! when the lineage drops, which waits for the live trie to drop, and every thread that can hold
+//! the descriptor is inside an operation on that trie.
+//!
 //! ABA: every CAS compares against a pointer loaded while pinned, and nothing loaded while
 //! pinned is freed (hence reused) before that pin ends. A rolled-back GCAS restores exactly the
 //! node it saved. Generations are never reused.
