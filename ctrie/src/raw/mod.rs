@@ -152,7 +152,7 @@ impl<K, V> RawCtrie<K, V> {
                     }
                     // Drawn after reading the root: newer than it.
                     renewed = INode::alloc(next_generation(), m);
-                    match Lineage::register(lineage, gen, Descriptor::new(r, m, renewed)) {
+                    match Lineage::register(lineage, gen, Descriptor::for_era(r, m, renewed)) {
                         Some(e) => {
                             slot = e.slot();
                             era = Some(e);
@@ -178,7 +178,7 @@ impl<K, V> RawCtrie<K, V> {
                     let era = match era {
                         Some(e) => e,
                         None => loop {
-                            let unused = Descriptor::new(r, m, renewed);
+                            let unused = Descriptor::for_era(r, m, renewed);
                             if let Some(e) = Lineage::register(lineage, gen, unused) {
                                 break e;
                             }

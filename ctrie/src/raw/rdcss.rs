@@ -30,7 +30,7 @@ const DESC: usize = 1;
 /// An RDCSS descriptor: swap the root from `old` to `new` if `old`'s main is `expected`.
 ///
 /// Most live in an allocation of their own ([`Descriptor::alloc`]). The first attempt of a
-/// snapshot's freeze uses the one embedded in its era instead ([`Descriptor::new`], filled in
+/// snapshot's freeze uses the one embedded in its era instead ([`Descriptor::for_era`], filled in
 /// before the era is published and never written again but for `state`), which lives as long
 /// as the era: the era outlives every thread pinned at its freeze, since it is freed through
 /// the epoch after it dies, and its death comes after the freeze (`era.rs`).
@@ -45,7 +45,7 @@ pub(crate) struct Descriptor<K, V> {
 
 impl<K, V> Descriptor<K, V> {
     /// A descriptor to embed in an era.
-    pub(crate) fn new(
+    pub(crate) fn for_era(
         old: *mut INode<K, V>,
         expected: *mut Main<K, V>,
         new: *mut INode<K, V>,
@@ -70,7 +70,7 @@ impl<K, V> Descriptor<K, V> {
         unsafe {
             p.write(Descriptor {
                 embedded: false,
-                ..Descriptor::new(old, expected, new)
+                ..Descriptor::for_era(old, expected, new)
             })
         };
         p
